@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import Pipeline
@@ -336,6 +336,8 @@ def _explain(
         name = names[idx[o]]
         kind, _, feat = name.partition("__")
         if kind == "chars" or feat.startswith(_AREA_PREFIX) or feat == "__none__":
+            continue
+        if kind == "words" and " " not in feat and (feat in ENGLISH_STOP_WORDS or len(feat) < 3):
             continue
         feat = feat.replace("<num>", "#")
         if feat not in out:

@@ -18,6 +18,7 @@ import logging
 import os
 import platform
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -213,6 +214,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
@@ -225,11 +227,17 @@ def save_model(model: TaggerModel, out_dir: str | Path) -> Path:
     oof = getattr(tagger, "oof_proba_", None)
     if oof is not None:  # training-time diagnostics, not needed to predict
         del tagger.oof_proba_
+    # TfidfVectorizer keeps every term it dropped in `stop_words_`: only needed for
+    # introspection, and most of the file's size. Safe to remove (scikit-learn docs).
+    for _, vec, _ in pipe.named_steps["features"].transformers_:
+        if hasattr(vec, "stop_words_"):
+            vec.stop_words_ = None
     try:
         payload = {"pipeline": pipe, "labels": list(model.labels.labels), "frameworks": list(model.labels.frameworks)}
         fd, tmp = tempfile.mkstemp(dir=out, prefix=".model.", suffix=".tmp")
         os.close(fd)
-        sio.dump(payload, tmp)
+        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, out / MODEL_FILE)
     finally:
         if oof is not None:

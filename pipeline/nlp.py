@@ -1,7 +1,7 @@
 """The spaCy side of wellled: an offline English pipeline with framework terms.
 
 ``spacy.blank("en")`` plus the sentencizer, the lookup lemmatizer (tables from
-``spacy-lookups-data``) and a rule component, ``wellled.framework_terms.v1``,
+``spacy-lookups-data``) and a rule component, ``wellled_framework_terms_v1``,
 built from ``framework/vocabulary.yaml``: it finds the phrases and acronyms
 trust papers use for framework ideas (BAF, Freedom to Speak Up Guardian,
 WRES, net zero ...), normalises them to a term id and records which areas and
@@ -86,9 +86,9 @@ class LowerLemmaNorm:
         return doc
 
 
-@Language.factory("wellled.lower_lemma.v1", assigns=["token.norm"], requires=["token.lemma"])
+@Language.factory("wellled_lower_lemma_v1", assigns=["token.norm"], requires=["token.lemma"])
 def make_lower_lemma(nlp: Language, name: str) -> LowerLemmaNorm:
-    """Factory for :class:`LowerLemmaNorm` (registered name ``wellled.lower_lemma.v1``)."""
+    """Factory for :class:`LowerLemmaNorm` (registered name ``wellled_lower_lemma_v1``)."""
     return LowerLemmaNorm(nlp)
 
 
@@ -96,7 +96,7 @@ class FrameworkTermMatcher:
     """spaCy component that marks framework vocabulary in a Doc.
 
     Phrases match on the lower-cased lemma (token NORM, set by
-    ``wellled.lower_lemma.v1``), so "Boards Assurance Frameworks" and "board
+    ``wellled_lower_lemma_v1``), so "Boards Assurance Frameworks" and "board
     assurance framework" both match; acronyms match case-sensitively on the
     token text (plural "s" allowed). Overlapping matches keep the longest.
     Writes ``doc._.framework_terms`` as a list of ``(term_id, Span)``.
@@ -107,7 +107,7 @@ class FrameworkTermMatcher:
         self.orth_matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
         pattern_nlp = spacy.blank("en")
         pattern_nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-        pattern_nlp.add_pipe("wellled.lower_lemma.v1")
+        pattern_nlp.add_pipe("wellled_lower_lemma_v1")
         pattern_nlp.initialize()
         self.term_ids: list[str] = []
         for term in library.vocabulary:
@@ -132,13 +132,13 @@ class FrameworkTermMatcher:
 
 
 @Language.factory(
-    "wellled.framework_terms.v1",
+    "wellled_framework_terms_v1",
     assigns=["doc._.framework_terms"],
     requires=["token.norm"],
     default_config={"framework_dir": None},
 )
 def make_framework_terms(nlp: Language, name: str, framework_dir: str | None) -> FrameworkTermMatcher:
-    """Factory for :class:`FrameworkTermMatcher` (registered name ``wellled.framework_terms.v1``)."""
+    """Factory for :class:`FrameworkTermMatcher` (registered name ``wellled_framework_terms_v1``)."""
     return FrameworkTermMatcher(nlp, load_library(framework_dir))
 
 
@@ -158,8 +158,8 @@ def make_nlp(framework_dir: str | None = None, *, sentences: bool = False) -> La
     if sentences:
         nlp.add_pipe("sentencizer")
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    nlp.add_pipe("wellled.lower_lemma.v1")
-    nlp.add_pipe("wellled.framework_terms.v1", name=_TERM_COMPONENT, config={"framework_dir": framework_dir})
+    nlp.add_pipe("wellled_lower_lemma_v1")
+    nlp.add_pipe("wellled_framework_terms_v1", name=_TERM_COMPONENT, config={"framework_dir": framework_dir})
     nlp.initialize()
     return nlp
 
@@ -171,6 +171,7 @@ def get_nlp(framework_dir: str | None = None) -> Language:
 
 
 _SPACE = re.compile(r"\s+")
+_POSSESSIVES = {"'s", "’s", "'", "’"}
 
 
 def _doc_to_analysis(doc: Doc) -> Analysis:
@@ -178,7 +179,9 @@ def _doc_to_analysis(doc: Doc) -> Analysis:
     for tok in doc:
         if tok.is_space or tok.is_punct:
             continue
-        if tok.like_num:
+        if tok.lower_ in _POSSESSIVES:
+            continue
+        if tok.like_num and any(ch.isdigit() for ch in tok.text):
             lemmas.append(NUM_TOKEN)
             continue
         lemmas.append(tok.norm_)
