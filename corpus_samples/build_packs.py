@@ -252,6 +252,9 @@ def substitute(template: str, page: int, pages: int) -> str:
 # --------------------------------------------------------------------------
 
 
+#: Tables with at most this many rows are kept on one page with their heading.
+KEEP_TABLE_ROWS = 15
+
 BODY_FONT = "Vera"
 BOLD_FONT = "VeraBd"
 
@@ -283,7 +286,7 @@ def _pdf_styles(compact: bool) -> dict[str, Any]:
 
     _register_fonts()
     base = getSampleStyleSheet()
-    size = 8.5 if compact else 9.5
+    size = 9.0 if compact else 10.0
     body = ParagraphStyle("Body", parent=base["Normal"], fontName=BODY_FONT,
                           fontSize=size, leading=size * 1.3, spaceAfter=size * 0.6)
     return {
@@ -314,15 +317,37 @@ def _rl_markup(text: str) -> str:
                    for t, b in inline_runs(text))
 
 
-def _col_widths(rows: tuple[tuple[str, ...], ...], avail: float) -> list[float]:
+def _col_widths(rows: tuple[tuple[str, ...], ...], avail: float,
+                styles: dict[str, Any]) -> list[float]:
+    """Column widths by the HTML auto-layout rule.
+
+    Each column gets at least the width of its longest word and at most the
+    width of its longest cell; the space between is shared in proportion to
+    how much each column could still use.
+    """
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    pad = 13.0  # left + right cell padding (reportlab default 6 each) and a margin
     ncol = len(rows[0])
-    weights = []
+    mins, maxs = [], []
     for c in range(ncol):
-        longest = max(len(plain(r[c])) for r in rows)
-        longest_word = max((len(w) for r in rows for w in plain(r[c]).split()), default=1)
-        weights.append(max(min(longest, 60), longest_word * 1.2, 4))
-    total = sum(weights)
-    return [avail * w / total for w in weights]
+        lo = hi = 0.0
+        for r, row in enumerate(rows):
+            st = styles["cellhead" if r == 0 else "cell"]
+            text = plain(row[c])
+            hi = max(hi, stringWidth(text, st.fontName, st.fontSize))
+            for word in text.split():
+                lo = max(lo, stringWidth(word, st.fontName, st.fontSize))
+        mins.append(lo + pad)
+        maxs.append(max(hi, lo) + pad)
+    if sum(maxs) <= avail:
+        extra = avail - sum(maxs)
+        return [m + extra * m / sum(maxs) for m in maxs]
+    if sum(mins) >= avail:
+        return [avail * m / sum(mins) for m in mins]
+    spare = avail - sum(mins)
+    want = [hi - lo for lo, hi in zip(mins, maxs)]
+    return [lo + spare * w / sum(want) for lo, w in zip(mins, want)]
 
 
 def _pdf_story(blocks: list[Block], styles: dict[str, Any], avail: float,
@@ -361,7 +386,7 @@ def _pdf_story(blocks: list[Block], styles: dict[str, Any], avail: float,
             rows = blk.items
             data = [[Paragraph(_rl_markup(c), styles["cellhead" if r == 0 else "cell"])
                      for c in row] for r, row in enumerate(rows)]
-            flow = Table(data, colWidths=_col_widths(rows, avail), repeatRows=1,
+            flow = Table(data, colWidths=_col_widths(rows, avail, styles), repeatRows=1,
                          hAlign="LEFT")
             flow.setStyle(TableStyle([
                 ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#768692")),
@@ -370,11 +395,13 @@ def _pdf_story(blocks: list[Block], styles: dict[str, Any], avail: float,
                 ("TOPPADDING", (0, 0), (-1, -1), 2),
                 ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
             ]))
+            flow.spaceBefore = styles["body"].fontSize * 0.3
+            flow.spaceAfter = styles["body"].fontSize * 0.9
         else:  # pragma: no cover - parse_markdown makes no other kinds
             raise PackSourceError(f"unknown block kind {blk.kind!r}")
         if pending_heading:
-            if blk.kind == "table":
-                story.extend(pending_heading)  # a long table may not fit with its heading
+            if blk.kind == "table" and len(blk.items) > KEEP_TABLE_ROWS:
+                story.extend(pending_heading)  # a long table starts under its heading and splits
             else:
                 flow = KeepTogether(pending_heading + [flow])
             pending_heading = []
@@ -492,6 +519,20 @@ def _docx_add_runs(paragraph: Any, text: str) -> None:
             run.bold = True
 
 
+def _docx_restart_numbering(d: Any, style_name: str) -> int:
+    """Add a numbering instance that restarts at 1 for one numbered list.
+
+    The "List Number" style points at a single numbering instance, so without
+    this every numbered list in a document would continue the last one's count.
+    """
+    style_num = d.styles[style_name].element.pPr.numPr.numId.val
+    numbering = d.part.numbering_part.element
+    abstract_id = next(n.abstractNumId.val for n in numbering.num_lst if n.numId == style_num)
+    num = numbering.add_num(abstract_id)
+    num.add_lvlOverride(ilvl=0).add_startOverride(1)
+    return num.numId
+
+
 def render_docx(meta: dict[str, Any], blocks: list[Block], source: str) -> tuple[bytes, int]:
     """Render blocks to DOCX; returns ``(bytes, estimated_pages)``."""
     import docx
@@ -532,8 +573,14 @@ def render_docx(meta: dict[str, Any], blocks: list[Block], source: str) -> tuple
             words += len(blk.text.split())
         elif blk.kind in ("bullets", "numbers"):
             style = "List Bullet" if blk.kind == "bullets" else "List Number"
+            num_id = _docx_restart_numbering(d, style) if blk.kind == "numbers" else None
             for item in blk.items:
-                _docx_add_runs(d.add_paragraph(style=style), item)
+                para = d.add_paragraph(style=style)
+                if num_id is not None:
+                    num_pr = para._p.get_or_add_pPr().get_or_add_numPr()
+                    num_pr.get_or_add_ilvl().val = 0
+                    num_pr.get_or_add_numId().val = num_id
+                _docx_add_runs(para, item)
                 words += len(item.split()) + 3
         elif blk.kind == "table":
             rows = blk.items

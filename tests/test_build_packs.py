@@ -115,6 +115,11 @@ A paragraph with **bold words** in it.
 - A bullet
 1. A number
 
+Between the lists.
+
+1. Second list first item
+2. Second list second item
+
 | Measure | Target |
 |---|---|
 | Falls per 1,000 bed days | 5.0 |
@@ -246,6 +251,9 @@ def test_docx_heading_list_table_and_running_fields(built):
     assert ("Heading 3", "Priority 1: safety") in styles
     assert ("List Bullet", "A bullet") in styles
     assert ("List Number", "A number") in styles
+    num_ids = {p.text: p._p.pPr.numPr.numId.val for p in d.paragraphs if p.style.name == "List Number"}
+    assert num_ids["Second list first item"] == num_ids["Second list second item"]
+    assert num_ids["A number"] != num_ids["Second list first item"]  # each list restarts at 1
     para = next(p for p in d.paragraphs if p.text.startswith("A paragraph"))
     assert [r.text for r in para.runs if r.bold] == ["bold words"]
     assert len(d.tables) == 1
