@@ -86,6 +86,7 @@ class Block:
     heading_path: tuple[str, ...] = ()
     char_start: int = 0
     char_end: int = 0
+    page_end: int | None = None  # last page when the block runs over a page break
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

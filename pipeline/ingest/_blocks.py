@@ -1,0 +1,253 @@
+"""Helpers the backends share to type blocks and track heading paths."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipeline.document import Block, BlockKind
+from pipeline.ingest.doctype import MINUTE_NUMBER_RE, NUMBERED_ITEM_RE
+
+__all__ = [
+    "BULLET_RE",
+    "NUMBERED_HEADING_RE",
+    "HeadingTracker",
+    "MINOR_LEVEL",
+    "RawBlock",
+    "build_blocks",
+    "looks_like_heading",
+    "minute_number",
+    "paragraph_kind",
+    "numbered_heading_level",
+    "strip_bullet",
+    "split_header",
+    "pop_caption",
+    "row_text",
+]
+
+#: A bullet or list number at the start of a line.
+BULLET_RE = re.compile(r"^(?:[•▪◦●○■□►‣⁃∙·*\-–—o](?=\s)|\(?[a-zA-Z]\)|\(?[ivxIVX]{1,4}\)|\d{1,2}[.)](?=\s))\s*")
+#: A numbered heading: "1. Introduction", "2.3 Governance", "4.1.2 Risk" (short, no final stop).
+NUMBERED_HEADING_RE = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+(?=[A-Z])")
+_SENTENCE_END_RE = re.compile(r"[.!?;,]\s*[\"”’')\]]?$")
+
+
+def minute_number(text: str) -> str | None:
+    """The minute or item number a text starts with, or None."""
+    m = MINUTE_NUMBER_RE.match(text)
+    if m:
+        return m.group(0).rstrip(".:)").strip()
+    return None
+
+
+def looks_like_heading(text: str, *, max_words: int = 14) -> bool:
+    """A short line without sentence-final punctuation."""
+    words = text.split()
+    return 0 < len(words) <= max_words and len(text) <= 120 and not _SENTENCE_END_RE.search(text)
+
+
+def numbered_heading_level(text: str) -> int | None:
+    """Level of a numbered heading ("2.3 Governance" -> 2), or None."""
+    m = NUMBERED_HEADING_RE.match(text)
+    if not m or not looks_like_heading(text, max_words=12):
+        return None
+    return m.group(1).count(".") + 1
+
+
+def strip_bullet(text: str) -> str:
+    return BULLET_RE.sub("", text, count=1)
+
+
+def paragraph_kind(text: str) -> BlockKind:
+    """Kind of a body paragraph from its text alone.
+
+    Minute numbers on a short line make a heading (the item's title), on a
+    long one a minute item; bullets make list items.
+    """
+    if minute_number(text):
+        return BlockKind.HEADING if looks_like_heading(text, max_words=16) else BlockKind.MINUTE_ITEM
+    if NUMBERED_ITEM_RE.match(text) and not looks_like_heading(text):
+        return BlockKind.MINUTE_ITEM
+    if BULLET_RE.match(text):
+        return BlockKind.LIST_ITEM
+    return BlockKind.PARAGRAPH
+
+
+_PREAMBLE_RE = re.compile(
+    r"^(?:present|in attendance|attendance|attendees|apologies(?: for absence)?|members(?: present)?|"
+    r"also present|quorum|observers?|in the chair|minutes?)\s*:?$",
+    re.I,
+)
+
+
+class HeadingTracker:
+    """The path of headings above the current point, by level.
+
+    Minute-item headings ("TB 24/031 Finance report") sit below every
+    ordinary heading and replace one another.
+    """
+
+    MINUTE_LEVEL = 100
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, str]] = []
+
+    def push(self, level: int, text: str) -> tuple[str, ...]:
+        """Enter a heading; return the path *above* it (its ancestors)."""
+        while self._stack and self._stack[-1][0] >= level:
+            self._stack.pop()
+        ancestors = self.path
+        self._stack.append((level, text))
+        return ancestors
+
+    def push_minute(self, text: str) -> tuple[str, ...]:
+        # Minute items are siblings of the attendance sections, not inside them.
+        while self._stack and _PREAMBLE_RE.match(self._stack[-1][1]):
+            self._stack.pop()
+        return self.push(self.MINUTE_LEVEL, text)
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(t for _, t in self._stack)
+
+
+#: Level of a heading recognised only as a short standalone line.
+MINOR_LEVEL = 150
+
+
+@dataclass(slots=True)
+class RawBlock:
+    """A block as a backend first sees it; :func:`build_blocks` adds heading paths."""
+
+    kind: BlockKind
+    text: str
+    page: int | None = None
+    page_end: int | None = None
+    level: int | None = None  # headings only: 1 = top
+    sheet: str | None = None
+    row: int | None = None
+    location: str | None = None
+    context: tuple[str, ...] = ()  # extra heading path for this block only (a table caption)
+
+
+def _is_minor_heading(block: RawBlock, nxt: RawBlock | None) -> bool:
+    text = block.text
+    if nxt is None or nxt.kind is BlockKind.HEADING:
+        return False
+    if not looks_like_heading(text, max_words=10) or ": " in text or len(text) < 3:
+        return False
+    if text.endswith(":") or ". " in text:
+        return False
+    if not text[:1].isupper() or not re.search(r"[a-z]", text):
+        return False
+    if nxt.kind in (BlockKind.TABLE_ROW, BlockKind.LIST_ITEM):
+        return True
+    return len(nxt.text) > max(60, len(text) * 1.5)
+
+
+def build_blocks(raw: list[RawBlock], *, promote_minor: bool = True) -> list[Block]:
+    """Turn raw blocks into Blocks with heading paths.
+
+    Headings go into the path of what follows them (a heading block's own
+    ``heading_path`` is its ancestors). Minute-item headings sit below every
+    other heading. With ``promote_minor``, a short standalone line followed
+    by a longer paragraph, a list or a table becomes a minor heading.
+    """
+    if promote_minor:
+        for idx, rb in enumerate(raw):
+            if rb.kind is BlockKind.PARAGRAPH and _is_minor_heading(rb, raw[idx + 1] if idx + 1 < len(raw) else None):
+                rb.kind = BlockKind.HEADING
+                rb.level = MINOR_LEVEL
+    tracker = HeadingTracker()
+    out: list[Block] = []
+    for rb in raw:
+        if not rb.text or not rb.text.strip():
+            continue
+        if rb.kind is BlockKind.HEADING:
+            if minute_number(rb.text):
+                ancestors = tracker.push_minute(rb.text)
+            else:
+                level = rb.level or numbered_heading_level(rb.text) or MINOR_LEVEL
+                ancestors = tracker.push(level, rb.text)
+            out.append(Block(kind=BlockKind.HEADING.value, text=rb.text, page=rb.page, heading_path=ancestors))
+            continue
+        out.append(
+            Block(
+                kind=rb.kind.value,
+                text=rb.text,
+                page=rb.page,
+                page_end=rb.page_end if rb.page_end not in (None, rb.page) else None,
+                sheet=rb.sheet,
+                row=rb.row,
+                location=rb.location,
+                heading_path=tracker.path + rb.context,
+            )
+        )
+    return out
+
+
+_NUMERIC_CELL_RE = re.compile(r"[\d.,%£$€ ()+-]+")
+
+
+def split_header(
+    rows: list[list[str | None]], inherited: list[str] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Split table rows into header cells and body rows.
+
+    Args:
+        rows: Cleaned cell texts; ``None`` marks a cell covered by a merged
+            cell to its left (its header value is carried right).
+        inherited: Header of the same table on the previous page; the first
+            row is then body, unless it repeats that header.
+
+    Returns:
+        (header, body). A first row with a purely numeric cell is not a
+        header: header cells are then all "".
+    """
+    body_rows = [[c or "" for c in r] for r in rows]
+    if not rows:
+        return list(inherited or []), []
+    first = body_rows[0]
+    if inherited is not None:
+        if [h.lower() for h in first] == [h.lower() for h in inherited]:
+            return list(inherited), body_rows[1:]
+        return list(inherited), body_rows
+    if not any(first) or any(_NUMERIC_CELL_RE.fullmatch(c) for c in first if c):
+        return [""] * len(first), body_rows
+    header: list[str] = []
+    for j, cell in enumerate(first):
+        if not cell and rows[0][j] is None and header:
+            header.append(header[-1])  # merged: carry the left value right
+        else:
+            header.append(cell)
+    return header, body_rows[1:]
+
+
+def pop_caption(rows: list[list[str | None]]) -> tuple[str | None, list[list[str | None]]]:
+    """Split off a first row that holds one value across the table (a merged title)."""
+    if len(rows) < 2 or len(rows[0]) < 2 or not rows[0][0]:
+        return None, rows
+    filled = [c for c in rows[0] if c]
+    if len(set(filled)) == 1 and (len(filled) > 1 or all(c in (None, "") for c in rows[0][1:])):
+        return filled[0], rows[1:]
+    return None, rows
+
+
+def row_text(header: list[str], row: list[str], *, sep: str = " | ") -> str:
+    """One table row as "Header: value | Header: value" (empty cells left out).
+
+    A two-column row under no header reads "key: value".
+    """
+    if not any(header) and len([c for c in row if c]) == 2 and len(row) == 2:
+        return f"{row[0]}: {row[1]}"
+    parts: list[str] = []
+    last: tuple[str, str] | None = None
+    for j, value in enumerate(row):
+        if not value:
+            continue
+        name = header[j] if j < len(header) else ""
+        if last == (name, value):
+            continue  # a merged cell repeated across the columns it spans
+        last = (name, value)
+        parts.append(f"{name}: {value}" if name and name != value else value)
+    return sep.join(parts)

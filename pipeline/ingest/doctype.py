@@ -1,0 +1,217 @@
+"""Document type, date and title of an ingested file, from rules.
+
+Type is scored from the file name (and its folder in the pack), the title,
+the structure of the blocks (many spreadsheet records -> risk register;
+minute numbering with "present"/"apologies" -> minutes) and keywords near the
+start of the text. Committee minutes and committee or guardian reports to the
+board are ``committee_report``; minutes of the board (or council of governors)
+are ``board_minutes``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from pathlib import PurePosixPath
+
+from pipeline.document import Block, BlockKind, DocType
+
+__all__ = ["detect_doc_type", "detect_date", "detect_title", "MINUTE_NUMBER_RE", "NUMBERED_ITEM_RE"]
+
+#: A minute or agenda item number at the start of a line: "23/145", "TB 24/031",
+#: "BoD 25/041", "Item 7", "Minute 12", "5.2" (numbers alone only when followed by text).
+MINUTE_NUMBER_RE = re.compile(
+    r"^(?:(?:[A-Z][A-Za-z&]{0,7}[\s/.]?){0,2}\d{2}/\d{2,4}(?![/\d])(?:\.\d{1,3})?[a-z]?"
+    r"|(?:Item|Minute|Agenda item)\s+\d{1,3}(?:\.\d{1,3})*[a-z]?)\b[.:)]?"
+)
+#: A numbered paragraph or section at the start of a line: "5.2", "3.1.4".
+NUMBERED_ITEM_RE = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,3}\.?(?=\s)")
+
+_RULES: tuple[tuple[DocType, re.Pattern[str], int], ...] = (
+    (DocType.BOARD_MINUTES, re.compile(r"\bminutes?\b"), 4),
+    (DocType.ANNUAL_REPORT, re.compile(r"\bannual report\b|\bquality account\b|\bannual governance statement\b"), 4),
+    (DocType.RISK_REGISTER, re.compile(r"\brisk register\b|\bbaf\b|\bboard assurance framework\b|\bcorporate risks?\b|\brisk log\b"), 5),
+    (DocType.STRATEGY, re.compile(r"\bstrateg(?:y|ies|ic plan)\b|\bfive[- ]year plan\b|\bour plan\b|\bvision and values\b"), 4),
+    (DocType.POLICY, re.compile(r"\bpolicy\b|\bprocedure\b|\bprotocol\b|\bstanding orders\b|\bscheme of (?:reservation and )?delegation\b|\bstanding financial instructions\b|\bcode of conduct\b|\bterms of reference\b"), 4),
+    (DocType.COMMITTEE_REPORT, re.compile(r"\breport\b|\bupdate\b|\bpaper\b|\bbriefing\b"), 2),
+    (DocType.STRATEGY, re.compile(r"\bgreen plan\b|\bclinical plan\b|\bpeople plan\b|\broadmap\b"), 3),
+    (DocType.COMMITTEE_REPORT, re.compile(r"\bcommittee\b.*\breport\b|\b(?:chair'?s?|assurance|escalation|alert,? advise,? assure|aaa|highlight|guardian'?s?)\s+report\b|\breport (?:to|from) the\b|\bintegrated performance report\b|\bwres\b|\bwdes\b|\bgender pay gap\b"), 3),
+)
+
+_BOARD_RE = re.compile(r"\bboard\b|\bcouncil of governors\b|\bbod\b|\btrust board\b")
+_COMMITTEE_RE = re.compile(r"\bcommittee\b|\bsub-?group\b")
+_TRUST_ANNUAL_RE = re.compile(r"\bannual report and accounts\b|\btrust annual report\b|\bannual report of the trust\b")
+
+
+def _norm_name(name: str) -> str:
+    stem = re.sub(r"\.[A-Za-z0-9]{1,5}$", "", name)
+    return re.sub(r"[_\-+.]+", " ", stem).lower()
+
+
+def _score_text(text: str, weight: int, scores: dict[DocType, int]) -> None:
+    for doc_type, pattern, points in _RULES:
+        if pattern.search(text):
+            scores[doc_type] = scores.get(doc_type, 0) + points * weight
+
+
+def detect_doc_type(
+    file_name: str,
+    title: str,
+    blocks: Sequence[Block],
+    *,
+    source_path: str = "",
+) -> DocType:
+    """Decide the :class:`DocType` of a document from name, title, structure and text."""
+    name = _norm_name(file_name)
+    folder = " ".join(_norm_name(p) for p in PurePosixPath(source_path).parts[:-1]) if source_path else ""
+    title_l = title.lower()
+    head = " ".join(b.text for b in blocks[:60])[:6000].lower()
+    scores: dict[DocType, int] = {}
+    _score_text(name, 3, scores)
+    _score_text(title_l, 2, scores)
+    _score_text(folder, 1, scores)
+
+    # Structure: spreadsheet records of risks.
+    records = [b for b in blocks if b.kind == BlockKind.RECORD.value]
+    if records and len(records) >= max(3, len(blocks) * 0.4):
+        rec_text = " ".join(b.text[:200] for b in records[:30]).lower()
+        if re.search(r"\brisk\b|\bscore\b|\blikelihood\b|\bcontrols?\b|\bassurance\b", rec_text):
+            scores[DocType.RISK_REGISTER] = scores.get(DocType.RISK_REGISTER, 0) + 12
+    # Structure: minute numbering plus attendance.
+    minute_items = sum(1 for b in blocks if b.kind == BlockKind.MINUTE_ITEM.value or MINUTE_NUMBER_RE.match(b.text))
+    attendance = bool(re.search(r"\bpresent\b", head)) and bool(re.search(r"\bapologies\b|\bin attendance\b", head))
+    if attendance and minute_items >= 2:
+        scores[DocType.BOARD_MINUTES] = scores.get(DocType.BOARD_MINUTES, 0) + 12
+    elif attendance:
+        scores[DocType.BOARD_MINUTES] = scores.get(DocType.BOARD_MINUTES, 0) + 5
+    # Body keywords, only when name, title and structure say nothing.
+    if not scores:
+        _score_text(head[:1500], 1, scores)
+
+    if not scores or max(scores.values()) <= 0:
+        return DocType.OTHER
+    best = max(scores, key=lambda k: (scores[k], -list(DocType).index(k)))
+    context = f"{name} {title_l} {head[:600]}"
+    if best is DocType.BOARD_MINUTES:
+        # Minutes of a committee (not the board) are committee papers.
+        who = f"{name} {title_l}"
+        if _COMMITTEE_RE.search(who) and not _BOARD_RE.search(who):
+            return DocType.COMMITTEE_REPORT
+    if best is DocType.ANNUAL_REPORT:
+        # "Mental Health Act Committee annual report", "FTSU Guardian annual report".
+        if re.search(r"\bcommittee\b|\bguardian\b|\bwres\b|\bwdes\b|\bsafeguarding\b|\bcomplaints\b", f"{name} {title_l}") and not _TRUST_ANNUAL_RE.search(context):
+            return DocType.COMMITTEE_REPORT
+    return best
+
+
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        [
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sept", "sep"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ],
+        start=1,
+    )
+    for m in names
+}
+_MONTH_ALT = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?<!\d)(20\d\d)[-_.](0?[1-9]|1[0-2])[-_.](0?[1-9]|[12]\d|3[01])(?!\d)"), "ymd"),
+    (re.compile(r"(?<!\d)(0?[1-9]|[12]\d|3[01])[./-](0?[1-9]|1[0-2])[./-](20\d\d)(?!\d)"), "dmy"),
+    (re.compile(rf"(?<![\w])(0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_ALT})\.?,?\s+(20\d\d)(?!\d)", re.I), "dMy"),
+    (re.compile(rf"(?<![\w])({_MONTH_ALT})\.?\s+(0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?,\s+(20\d\d)(?!\d)", re.I), "Mdy"),
+    (re.compile(rf"(?<![\w])({_MONTH_ALT})\.?\s+(20\d\d)(?!\d)", re.I), "My"),
+    (re.compile(r"(?<!\d)(20\d\d)[-_](0[1-9]|1[0-2])(?![\d])"), "ym"),
+)
+
+
+def _find_date(text: str) -> tuple[str, str, int] | None:
+    """The earliest date in ``text`` as (iso, precision, position)."""
+    found: list[tuple[int, int, str, str]] = []
+    for pattern, form in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            g = m.groups()
+            try:
+                if form == "ymd":
+                    d, prec = date(int(g[0]), int(g[1]), int(g[2])), "day"
+                elif form == "dmy":
+                    d, prec = date(int(g[2]), int(g[1]), int(g[0])), "day"
+                elif form == "dMy":
+                    d, prec = date(int(g[2]), _MONTHS[g[1].lower()], int(g[0])), "day"
+                elif form == "Mdy":
+                    d, prec = date(int(g[2]), _MONTHS[g[0].lower()], int(g[1])), "day"
+                elif form == "My":
+                    d, prec = date(int(g[1]), _MONTHS[g[0].lower()], 1), "month"
+                else:
+                    d, prec = date(int(g[0]), int(g[1]), 1), "month"
+            except (ValueError, KeyError):
+                continue
+            if not 2000 <= d.year <= 2100:
+                continue
+            # Prefer day precision at the same place; earlier place first.
+            found.append((m.start(), 0 if prec == "day" else 1, d.isoformat(), prec))
+            break
+    if not found:
+        return None
+    found.sort()
+    pos, _, iso, prec = found[0]
+    return iso, prec, pos
+
+
+def detect_date(file_name: str, blocks: Sequence[Block]) -> tuple[str | None, str | None]:
+    """The document's date as (ISO YYYY-MM-DD, precision "day" | "month").
+
+    The name is read first ("2025-03-27", "27.03.2025", "March 2025",
+    "2025-03"); a full date on the first page refines a month-only name date
+    in the same month. Month precision gives the first of the month.
+    """
+    from_name = _find_date(re.sub(r"[_]+", " ", file_name))
+    first_page = blocks[0].page if blocks else None
+    head_blocks = [b for b in blocks[:40] if b.page == first_page] or list(blocks[:20])
+    from_text = _find_date(" \n".join(b.text for b in head_blocks)[:3000])
+    if from_name and from_name[1] == "day":
+        return from_name[0], "day"
+    if from_name and from_text:
+        if from_text[1] == "day" and from_text[0][:7] == from_name[0][:7]:
+            return from_text[0], "day"
+        return from_name[0], from_name[1]
+    if from_name:
+        return from_name[0], from_name[1]
+    if from_text:
+        return from_text[0], from_text[1]
+    return None, None
+
+
+_ORG_RE = re.compile(r"\b(?:NHS (?:Foundation )?Trust|Integrated Care Board|NHS)\s*$", re.I)
+_JUNK_TITLE_RE = re.compile(r"^(?:untitled|document\d*|microsoft (?:word|excel) - .*|slide \d+|title|sheet\d*|\(?anonymous\)?)$", re.I)
+
+
+def detect_title(meta_title: str | None, blocks: Sequence[Block], file_name: str) -> str:
+    """A title: a meaningful metadata title, else the first real heading, else the name."""
+    if meta_title:
+        t = " ".join(meta_title.split())
+        if 4 <= len(t) <= 200 and not _JUNK_TITLE_RE.match(t) and t.lower() != file_name.lower():
+            return t
+    headings = [b for b in blocks[:30] if b.kind == BlockKind.HEADING.value and 3 <= len(b.text) <= 200]
+    for b in headings:
+        if not _ORG_RE.search(b.text):
+            return b.text
+    if headings:
+        return headings[0].text
+    for b in blocks[:3]:
+        if len(b.text) <= 120 and b.kind in (BlockKind.PARAGRAPH.value, BlockKind.HEADING.value):
+            return b.text
+    stem = PurePosixPath(file_name).stem
+    return re.sub(r"[_]+", " ", stem).strip() or file_name

@@ -1,0 +1,666 @@
+"""PDF backend: fast running text from pypdfium2, tables from pdfplumber.
+
+Plain pdfplumber is slow (a few pages a second) and grows in memory page by
+page; pypdfium2 gives text in content order (so two-column pages come out
+column by column) at hundreds of pages a second. This backend therefore:
+
+1. reads every page with pypdfium2: text lines with their position, font
+   size and weight, and a cheap count of ruling lines and images;
+2. finds running headers and footers (lines at the top or bottom of the page
+   that recur, digits ignored, on at least half the pages) and page numbers
+   ("Page 3 of 12"), and drops them;
+3. opens pdfplumber only on pages with ruling lines (likely tables), one page
+   at a time, closing each, and turns each table into one block per row with
+   its column headers ("Indicator: Sickness absence | Target: 4.0%"); a table
+   running over a page break keeps the header of its first page;
+4. groups the remaining lines into headings and paragraphs (line spacing,
+   indentation, font size and weight), joins words hyphenated over a line
+   break ("govern-" + "ance"), keeps real compounds ("well-led"), and joins
+   a paragraph broken by a page break;
+5. reports pages without a text layer as needing OCR, and OCRs them with
+   tesseract when the binary and ``pytesseract`` are installed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import logging
+import math
+import re
+import shutil
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pipeline.document import BlockKind, SourceFormat
+from pipeline.errors import DocumentLoadError, ResourceLimitError
+from pipeline.ingest._blocks import (
+    BULLET_RE,
+    NUMBERED_HEADING_RE,
+    RawBlock,
+    build_blocks,
+    looks_like_heading,
+    minute_number,
+    pop_caption,
+    row_text,
+    split_header,
+)
+from pipeline.ingest.base import Extraction, ExtractingBackend, clean_line
+from pipeline.ingest.doctype import NUMBERED_ITEM_RE
+from pipeline.limits import Limits
+
+__all__ = ["PdfBackend", "join_lines", "fix_soft_hyphens", "COMPOUND_PREFIXES"]
+
+log = logging.getLogger(__name__)
+
+#: Word starts that make a real hyphenated compound when split at a line end
+#: ("well-" + "led" stays "well-led"); other splits are joined ("govern-ance").
+COMPOUND_PREFIXES = frozenset(
+    """
+    well self co non cross long short high low multi inter intra post pre ex part full year end face
+    sub anti one two three four five six seven eight nine ten first second third half mid semi pro
+    vice out over under up down follow decision risk cost value place system trust board patient
+    person people evidence data value-for best world good front back step lead team staff user carer
+    in on off age gender time day week month quarter x e re de by
+    """.split()
+)
+_SOFT_HYPHENS = "\ufffe\u00ad\x02"
+_SOFT_RE = re.compile(r"(\w*)[\ufffe\u00ad\x02]\s*(\w*)")
+_SENTENCE_END = tuple(".!?:;")
+_PAGE_NUMBER_RE = re.compile(
+    r"^(?:page\s*#+(?:\s*(?:of|/)\s*#+)?|#+\s*(?:of|/)\s*#+|-\s*#+\s*-|#+|[ivxlc]{1,6}|#+\s*\|\s*page|page\s*\|\s*#+)$",
+    re.I,
+)
+_DIGITS_RE = re.compile(r"\d+")
+
+# pdfium page object types
+_OBJ_TEXT, _OBJ_PATH, _OBJ_IMAGE, _OBJ_SHADING, _OBJ_FORM = 1, 2, 3, 4, 5
+
+
+def _join_fragment(left: str, right: str) -> str:
+    """Join a word split at a line end by a hyphen."""
+    word = re.split(r"[^\w]", left)[-1] if left else ""
+    if (
+        not word
+        or not right
+        or word.lower() in COMPOUND_PREFIXES
+        or word[-1:].isdigit()
+        or right[:1].isdigit()
+        or right[:1].isupper()
+    ):
+        return f"{left}-{right}"
+    return f"{left}{right}"
+
+
+def fix_soft_hyphens(text: str) -> str:
+    """Resolve the soft-hyphen marks pdfium leaves where it joined a hyphenated line."""
+    if not any(ch in text for ch in _SOFT_HYPHENS):
+        return text
+    return _SOFT_RE.sub(lambda m: _join_fragment(m.group(1), m.group(2)), text)
+
+
+def join_lines(a: str, b: str) -> str:
+    """Join two lines of one paragraph, undoing line-end hyphenation."""
+    if not a:
+        return b
+    if not b:
+        return a
+    if a.endswith("-") and len(a) > 1 and a[-2].isalpha() and b[:1].islower():
+        left = a[:-1]
+        m = re.search(r"(\w+)$", left)
+        word = m.group(1) if m else ""
+        first = re.match(r"\w*", b).group(0)  # type: ignore[union-attr]
+        joined = _join_fragment(word, first)
+        return left[: len(left) - len(word)] + joined + b[len(first) :]
+    return f"{a} {b}"
+
+
+@dataclass(slots=True)
+class _Line:
+    text: str
+    x0: float
+    x1: float
+    top: float
+    bottom: float  # bottom of the last character (pdf points, y up)
+    fbottom: float  # bottom of the first character
+    size: float
+    bold: bool
+    drop: bool = False
+
+
+@dataclass(slots=True)
+class _Table:
+    x0: float
+    top: float  # pdfium coordinates (y up)
+    x1: float
+    bottom: float
+    rows: list[list[str | None]]
+
+    def contains(self, line: _Line) -> bool:
+        cy = (line.fbottom + line.top) / 2
+        return self.x0 - 2 <= line.x0 <= self.x1 + 2 and self.bottom - 2 <= cy <= self.top + 2
+
+
+@dataclass(slots=True)
+class _Page:
+    number: int
+    width: float
+    height: float
+    lines: list[_Line]
+    rulings: int = 0
+    images: int = 0
+    tables: list[_Table] = field(default_factory=list)
+
+
+@functools.lru_cache(maxsize=1)
+def _ocr_available() -> bool:
+    return shutil.which("tesseract") is not None and importlib.util.find_spec("pytesseract") is not None
+
+
+def _ranges(numbers: list[int]) -> str:
+    out: list[str] = []
+    start = prev = numbers[0]
+    for n in numbers[1:] + [None]:  # type: ignore[list-item]
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(out)
+
+
+class PdfBackend(ExtractingBackend):
+    """Read a PDF: pypdfium2 for text, pdfplumber for pages with tables."""
+
+    supported_formats: ClassVar[frozenset[SourceFormat]] = frozenset({SourceFormat.PDF})
+
+    #: pdfplumber table settings (the default "lines" strategy).
+    table_settings: ClassVar[dict[str, Any]] = {"vertical_strategy": "lines", "horizontal_strategy": "lines"}
+
+    def extract(self, path: Path, limits: Limits) -> Extraction:
+        import pypdfium2 as pdfium
+
+        try:
+            pdf = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as exc:
+            msg = str(exc)
+            if "password" in msg.lower():
+                raise DocumentLoadError("encrypted PDF (password required)") from exc
+            raise DocumentLoadError(f"corrupt or unreadable PDF ({msg})") from exc
+        warnings: list[str] = []
+        meta: dict[str, Any] = {}
+        try:
+            n = len(pdf)
+            if n == 0:
+                raise DocumentLoadError("PDF has no pages")
+            if n > limits.max_pages:
+                raise ResourceLimitError(f"PDF has {n} pages, over the limit of {limits.max_pages} (max_pages)")
+            try:
+                md = pdf.get_metadata_dict(skip_empty=True)
+            except Exception:  # noqa: BLE001 - metadata is optional
+                md = {}
+            title = md.get("Title")
+            pages: list[_Page] = []
+            no_text: list[int] = []
+            ocr_pages: list[int] = []
+            for i in range(n):
+                page = self._read_page(pdf, i)
+                if not page.lines and page.images:
+                    if limits.ocr and _ocr_available() and len(ocr_pages) < limits.max_ocr_pages:
+                        page.lines = self._ocr_lines(pdf, i, page)
+                        ocr_pages.append(i + 1)
+                    else:
+                        no_text.append(i + 1)
+                pages.append(page)
+        finally:
+            pdf.close()
+        if no_text:
+            which = "pages" if len(no_text) > 1 else "page"
+            warnings.append(f"{which} {_ranges(no_text)} {'have' if len(no_text) > 1 else 'has'} no text layer (needs OCR)")
+            meta["pages_needing_ocr"] = no_text
+        if ocr_pages:
+            warnings.append(f"pages {_ranges(ocr_pages)} had no text layer and were OCR'd with tesseract")
+            meta["ocr_pages"] = ocr_pages
+
+        removed = self._drop_running_lines(pages)
+        if removed:
+            meta["running_lines_removed"] = removed
+        candidates = [p for p in pages if p.rulings >= 4]
+        if candidates:
+            self._find_tables(path, candidates, warnings)
+        meta["table_pages"] = sum(1 for p in pages if p.tables)
+        raw = self._assemble(pages)
+        return Extraction(
+            blocks=build_blocks(raw),
+            page_count=n,
+            title=title,
+            warnings=warnings,
+            meta=meta,
+        )
+
+    # ------------------------------------------------------------------ page reading
+
+    def _read_page(self, pdf: Any, index: int) -> _Page:
+        import pypdfium2.raw as c
+
+        page = pdf[index]
+        try:
+            width, height = page.get_size()
+            rulings, images = self._count_objects(page.raw, c)
+            tp = page.get_textpage()
+            try:
+                lines = self._lines(tp, c)
+            finally:
+                tp.close()
+        finally:
+            page.close()
+        return _Page(index + 1, width, height, lines, rulings, images)
+
+    @staticmethod
+    def _count_objects(raw_page: Any, c: Any) -> tuple[int, int]:
+        """Ruling lines / rectangles (table hints) and images on a page."""
+        rulings = images = 0
+        left, bottom, right, top = ctypes.c_float(), ctypes.c_float(), ctypes.c_float(), ctypes.c_float()
+        n = c.FPDFPage_CountObjects(raw_page)
+        if n > 20000:  # a vector drawing; not a table page
+            return 0, 0
+        for j in range(n):
+            obj = c.FPDFPage_GetObject(raw_page, j)
+            kind = c.FPDFPageObj_GetType(obj)
+            if kind == _OBJ_PATH:
+                if c.FPDFPageObj_GetBounds(obj, ctypes.byref(left), ctypes.byref(bottom), ctypes.byref(right), ctypes.byref(top)):
+                    w, h = right.value - left.value, top.value - bottom.value
+                    if (h < 3 and w > 8) or (w < 3 and h > 8) or (w > 8 and h > 4):
+                        rulings += 1
+            elif kind == _OBJ_IMAGE:
+                images += 1
+            elif kind == _OBJ_FORM:
+                m = c.FPDFFormObj_CountObjects(obj)
+                for k in range(min(m, 5000)):
+                    sub = c.FPDFFormObj_GetObject(obj, k)
+                    t = c.FPDFPageObj_GetType(sub)
+                    if t == _OBJ_PATH:
+                        rulings += 1
+                    elif t == _OBJ_IMAGE:
+                        images += 1
+        return rulings, images
+
+    @staticmethod
+    def _lines(tp: Any, c: Any) -> list[_Line]:
+        text = tp.get_text_range()
+        lines: list[_Line] = []
+        buf = ctypes.create_string_buffer(96)
+        flags = ctypes.c_int()
+        fonts: dict[bytes, bool] = {}
+        pos = 0
+        raw = tp.raw
+        for seg in text.split("\r\n"):
+            start = pos
+            pos += len(seg) + 2
+            stripped = seg.strip()
+            if not stripped:
+                continue
+            fi = start + (len(seg) - len(seg.lstrip()))
+            li = start + len(seg.rstrip()) - 1
+            try:
+                fb = tp.get_charbox(fi, loose=True)
+                lb = tp.get_charbox(li, loose=True) if li != fi else fb
+            except Exception:  # noqa: BLE001 - odd index mapping; skip geometry
+                fb = lb = (0.0, 0.0, 0.0, 0.0)
+            mid = (fi + li) // 2
+            size = round(c.FPDFText_GetFontSize(raw, mid) * 2) / 2
+            c.FPDFText_GetFontInfo(raw, mid, buf, 96, ctypes.byref(flags))
+            name = buf.value
+            bold = fonts.get(name)
+            if bold is None:
+                lname = name.lower()
+                bold = any(w in lname for w in (b"bold", b"black", b"heavy", b"semibold", b"demi")) or bool(flags.value & 0x40000)
+                fonts[name] = bold
+            lines.append(
+                _Line(
+                    text=clean_line(fix_soft_hyphens(stripped.replace("\r", " ").replace("\n", " "))),
+                    x0=fb[0],
+                    x1=max(lb[2], fb[2]),
+                    top=max(fb[3], lb[3]),
+                    bottom=min(lb[1], fb[1]),
+                    fbottom=fb[1],
+                    size=size,
+                    bold=bold,
+                )
+            )
+        return [ln for ln in lines if ln.text]
+
+    @staticmethod
+    def _ocr_lines(pdf: Any, index: int, page: _Page) -> list[_Line]:
+        import pytesseract
+
+        pg = pdf[index]
+        try:
+            image = pg.render(scale=300 / 72).to_pil()
+        finally:
+            pg.close()
+        text = pytesseract.image_to_string(image)
+        out: list[_Line] = []
+        y = page.height - 72
+        for para in re.split(r"\n\s*\n", text):
+            joined = ""
+            for line in para.splitlines():
+                line = clean_line(line)
+                if line:
+                    joined = join_lines(joined, line)
+            if joined:
+                out.append(_Line(joined, 72, page.width - 72, y, y - 12, y - 12, 10.0, False))
+                y -= 30  # a paragraph gap between OCR paragraphs
+        return out
+
+    # ------------------------------------------------------------------ running headers/footers
+
+    @staticmethod
+    def _drop_running_lines(pages: list[_Page]) -> list[str]:
+        """Mark running headers, footers and page numbers as dropped."""
+        band_lines: list[list[tuple[_Line, str]]] = []
+        counts: Counter[str] = Counter()
+        for page in pages:
+            if not page.lines:
+                band_lines.append([])
+                continue
+            by_y = sorted(page.lines, key=lambda ln: -ln.top)
+            top_band = [ln for ln in by_y[:3] if ln.fbottom >= page.height * 0.80]
+            bottom_band = [ln for ln in by_y[-3:] if ln.top <= page.height * 0.20]
+            cands = []
+            seen: set[str] = set()
+            for band, group in (("top", top_band), ("bottom", bottom_band)):
+                for ln in group:
+                    key = band + ":" + _DIGITS_RE.sub("#", " ".join(ln.text.lower().split()))
+                    cands.append((ln, key))
+                    if key not in seen:
+                        seen.add(key)
+                        counts[key] += 1
+            band_lines.append(cands)
+        n_text_pages = sum(1 for p in pages if p.lines)
+        threshold = max(2, math.ceil(n_text_pages * 0.5))
+        removed: set[str] = set()
+        for cands in band_lines:
+            for ln, key in cands:
+                if _PAGE_NUMBER_RE.match(key.split(":", 1)[1]) or (n_text_pages >= 2 and counts[key] >= threshold):
+                    ln.drop = True
+                    removed.add(ln.text)
+        return sorted(removed)[:20]
+
+    # ------------------------------------------------------------------ tables
+
+    def _find_tables(self, path: Path, candidates: list[_Page], warnings: list[str]) -> None:
+        import pdfplumber
+
+        numbers = [p.number for p in candidates]
+        try:
+            with pdfplumber.open(str(path), pages=numbers) as plumb:
+                for page_data, ppage in zip(candidates, plumb.pages, strict=False):
+                    try:
+                        found = ppage.find_tables(self.table_settings)
+                        for table in found:
+                            rows = table.extract()
+                            x0, top, x1, bottom = table.bbox
+                            if not _is_real_table(rows):
+                                continue
+                            page_data.tables.append(
+                                _Table(x0, page_data.height - top, x1, page_data.height - bottom, rows)
+                            )
+                    except Exception as exc:  # noqa: BLE001 - keep the text even if tables fail
+                        warnings.append(f"page {page_data.number}: tables not read ({type(exc).__name__})")
+                    finally:
+                        ppage.close()
+        except Exception as exc:  # noqa: BLE001
+            warnings.append(f"tables not read ({type(exc).__name__}: {exc})")
+
+    # ------------------------------------------------------------------ layout to blocks
+
+    def _assemble(self, pages: list[_Page]) -> list[RawBlock]:
+        body_size, heading_sizes, pitch = _font_stats(pages)
+        raw: list[RawBlock] = []
+        table_no = 0
+        last_table: dict[str, Any] | None = None  # n_cols, header, ended_page (table was last on its page)
+        for page in pages:
+            items = _page_items(page)
+            first_on_page = True
+            right_edge = _right_edges(page)
+            i = 0
+            para: list[_Line] = []
+
+            def flush() -> None:
+                nonlocal para
+                if not para:
+                    return
+                text = ""
+                for ln in para:
+                    text = join_lines(text, ln.text)
+                kind = _paragraph_kind(text)
+                if kind is BlockKind.LIST_ITEM and text[:1] in "•▪◦●○■□►‣⁃∙·":
+                    text = text[1:].lstrip()
+                self._append_paragraph(raw, RawBlock(kind, text, page=page.number))
+                para = []
+
+            while i < len(items):
+                item = items[i]
+                if isinstance(item, _Table):
+                    flush()
+                    table_no += 1
+                    cont = (
+                        last_table is not None
+                        and first_on_page
+                        and last_table["ended_page"] == page.number - 1
+                        and last_table["n_cols"] == len(item.rows[0])
+                    )
+                    cells = [[_cell(c) for c in r] for r in item.rows]
+                    caption = last_table["caption"] if cont and last_table else None
+                    if not cont:
+                        caption, cells = pop_caption(cells)
+                    header, body = split_header(cells, last_table["header"] if cont and last_table else None)
+                    context = (caption,) if caption else ()
+                    if cont:
+                        table_no -= 1
+                    tno = table_no
+                    first_row = last_table["rows"] + 1 if cont and last_table else 1
+                    for r, row in enumerate(body, start=first_row):
+                        text = row_text(header, row)
+                        if text:
+                            raw.append(
+                                RawBlock(
+                                    BlockKind.TABLE_ROW, text, page=page.number, location=f"table {tno}, row {r}", context=context
+                                )
+                            )
+                    last_table = {
+                        "n_cols": len(item.rows[0]),
+                        "header": header,
+                        "ended_page": page.number if i == len(items) - 1 else -1,
+                        "rows": first_row - 1 + len(body),
+                        "caption": caption,
+                    }
+                    first_on_page = False
+                    i += 1
+                    continue
+                line = item
+                first_on_page = False
+                level = _heading_level(line, body_size, heading_sizes)
+                if level is not None:
+                    flush()
+                    text = line.text
+                    j = i + 1
+                    # multi-line heading: same style, close below
+                    while (
+                        j < len(items)
+                        and isinstance(items[j], _Line)
+                        and items[j].size == line.size
+                        and items[j].bold == line.bold
+                        and 0 < items[j - 1].bottom - items[j].fbottom <= line.size * 1.6
+                        and len(text) + len(items[j].text) <= 200
+                        and not _starts_item(items[j].text)
+                    ):
+                        text = join_lines(text, items[j].text)
+                        j += 1
+                    if level >= 90 and not looks_like_heading(text, max_words=20):
+                        # A bold paragraph, not a heading.
+                        para.extend(items[i:j])  # type: ignore[arg-type]
+                        flush()
+                    else:
+                        raw.append(RawBlock(BlockKind.HEADING, text, page=page.number, level=level))
+                    i = j
+                    continue
+                if para and not _continues(para, line, pitch, right_edge):
+                    flush()
+                para.append(line)
+                i += 1
+            flush()
+        return raw
+
+    @staticmethod
+    def _append_paragraph(raw: list[RawBlock], block: RawBlock) -> None:
+        """Append, joining a paragraph that a page break cut in two."""
+        prev = raw[-1] if raw else None
+        if (
+            prev is not None
+            and block.page is not None
+            and prev.page is not None
+            and (prev.page_end or prev.page) == block.page - 1
+            and prev.kind in (BlockKind.PARAGRAPH, BlockKind.LIST_ITEM, BlockKind.MINUTE_ITEM)
+            and block.kind is BlockKind.PARAGRAPH
+            and not prev.text.rstrip().endswith(_SENTENCE_END + ('"', "”", ")"))
+            and (block.text[:1].islower() or prev.text.endswith("-"))
+        ):
+            prev.text = join_lines(prev.text, block.text)
+            prev.page_end = block.page
+            return
+        raw.append(block)
+
+
+def _is_real_table(rows: list[list[str | None]]) -> bool:
+    if len(rows) < 2 or max(len(r) for r in rows) < 2:
+        return False
+    cells = [c for r in rows for c in r]
+    filled = sum(1 for c in cells if c and c.strip())
+    return filled >= max(3, len(cells) * 0.3)
+
+
+def _cell(text: str | None) -> str | None:
+    if text is None:
+        return None
+    out = ""
+    for line in text.splitlines():
+        line = clean_line(fix_soft_hyphens(line))
+        if line:
+            out = join_lines(out, line)
+    return out
+
+
+def _page_items(page: _Page) -> list[_Line | _Table]:
+    """Lines (minus running lines) in pdfium order, with each table at its place."""
+    lines = [ln for ln in page.lines if not ln.drop]
+    if not page.tables:
+        return list(lines)
+    items: list[_Line | _Table] = []
+    placed: set[int] = set()
+    for ln in lines:
+        owner = next((k for k, t in enumerate(page.tables) if t.contains(ln)), None)
+        if owner is None:
+            # Tables with no text line inside (pdfium saw none) go before the first line below them.
+            for k, t in enumerate(page.tables):
+                if k not in placed and ln.top < t.bottom and t.x0 - 2 <= ln.x0 <= t.x1:
+                    placed.add(k)
+                    items.append(t)
+            items.append(ln)
+        elif owner not in placed:
+            placed.add(owner)
+            items.append(page.tables[owner])
+    for k, t in enumerate(page.tables):
+        if k not in placed:
+            items.append(t)
+    return items
+
+
+def _font_stats(pages: list[_Page]) -> tuple[float, list[float], dict[float, float]]:
+    """Body font size, heading sizes (largest first), modal line pitch per size."""
+    sizes: Counter[float] = Counter()
+    pitches: dict[float, Counter[float]] = defaultdict(Counter)
+    for page in pages:
+        prev: _Line | None = None
+        for ln in page.lines:
+            if ln.drop:
+                prev = None
+                continue
+            sizes[ln.size] += len(ln.text)
+            if prev is not None and prev.size == ln.size:
+                pitch = prev.bottom - ln.fbottom
+                if ln.size * 0.8 <= pitch <= ln.size * 2.5:
+                    pitches[ln.size][round(pitch * 2) / 2] += 1
+            prev = ln
+    body = sizes.most_common(1)[0][0] if sizes else 10.0
+    heading_sizes = sorted({s for s in sizes if s >= body * 1.15 and s > 0}, reverse=True)[:6]
+    pitch = {s: cnt.most_common(1)[0][0] for s, cnt in pitches.items() if cnt}
+    return body, heading_sizes, pitch
+
+
+def _right_edges(page: _Page) -> dict[int, float]:
+    edges: dict[int, float] = {}
+    for ln in page.lines:
+        b = int(ln.x0 // 6)
+        edges[b] = max(edges.get(b, 0.0), ln.x1)
+    return edges
+
+
+def _starts_item(text: str) -> bool:
+    return bool(BULLET_RE.match(text) or minute_number(text) or NUMBERED_ITEM_RE.match(text))
+
+
+def _heading_level(line: _Line, body: float, heading_sizes: list[float]) -> int | None:
+    text = line.text
+    if len(text) > 200 or not re.search(r"[A-Za-z]", text):
+        return None
+    if line.size in heading_sizes and not (text.endswith(".") and len(text.split()) > 12):
+        return heading_sizes.index(line.size) + 1
+    if line.bold and line.size >= body * 0.95 and looks_like_heading(text, max_words=16):
+        if minute_number(text):
+            return HEADING_MINUTE
+        m = NUMBERED_HEADING_RE.match(text)
+        if m:
+            return len(heading_sizes) + m.group(1).count(".") + 1
+        return len(heading_sizes) + 1
+    if line.bold and line.size >= body * 0.95:
+        return HEADING_BOLD_PARA  # maybe a bold paragraph; decided after joining lines
+    return None
+
+
+HEADING_MINUTE = 100
+HEADING_BOLD_PARA = 95
+
+
+def _continues(para: list[_Line], line: _Line, pitch: dict[float, float], right_edge: dict[int, float]) -> bool:
+    prev = para[-1]
+    if abs(line.size - prev.size) > 0.6:
+        return False
+    if line.top > prev.top + 2:  # moved up: a new column or a new text box
+        return False
+    gap = prev.bottom - line.fbottom
+    normal = pitch.get(line.size, line.size * 1.2)
+    if gap <= 0 or gap > normal * 1.3 + 1:
+        return False
+    if _starts_item(line.text):
+        return False
+    ends_sentence = prev.text.endswith(_SENTENCE_END)
+    right = right_edge.get(int(para[0].x0 // 6), prev.x1)
+    width = max(right - para[0].x0, 1.0)
+    if ends_sentence and prev.x1 < right - 0.12 * width:
+        return False  # short last line of a paragraph
+    if ends_sentence and line.x0 > para[0].x0 + line.size * 0.8 and len(para) > 1:
+        return False  # indented first line of a new paragraph
+    return True
+
+
+def _paragraph_kind(text: str) -> BlockKind:
+    from pipeline.ingest._blocks import paragraph_kind
+
+    return paragraph_kind(text)
+

@@ -1,0 +1,279 @@
+"""Read one file in a worker process with a time and a memory bound.
+
+:func:`process_file` starts a worker (multiprocessing "forkserver" where the
+platform has it, else "spawn"; never plain fork, which is unsafe in a
+threaded parent), which caps its own address space (``RLIMIT_AS``: what it
+holds at start plus ``Limits.per_file_memory_mb``) and CPU time, reads the
+file with :func:`run_file` and sends the :class:`FileResult` back through a
+pipe. The parent kills the worker when ``Limits.per_file_seconds`` pass. A
+worker that runs out of memory, crashes or is killed gives a failed result
+with a plain reason; :func:`process_file` never raises for bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing as mp
+import signal
+import threading
+import time
+from dataclasses import replace
+from pathlib import PurePosixPath
+from typing import Any
+
+from pipeline.document import SourceFormat
+from pipeline.errors import DocumentLoadError, ResourceLimitError, UnsupportedFormatError
+from pipeline.ingest.base import EXTENSION_FORMATS, FileResult, SourceFile, get_backend
+from pipeline.ingest.detect import detect_format, name_mismatch_warning
+from pipeline.limits import Limits
+
+__all__ = ["process_file", "run_file"]
+
+log = logging.getLogger(__name__)
+
+#: Modules the forkserver imports once, so each worker starts warm.
+_PRELOAD = [
+    "__main__",
+    "pipeline.ingest.runner",
+    "pipeline.ingest.pdf",
+    "pipeline.ingest.docx",
+    "pipeline.ingest.xlsx",
+    "pipeline.ingest.text",
+    "pipeline.split",
+    "pypdfium2",
+    "pdfplumber",
+    "docx",
+    "openpyxl",
+    "charset_normalizer",
+]
+
+_ctx_lock = threading.Lock()
+_ctx: Any = None
+
+
+def _context() -> Any:
+    global _ctx
+    with _ctx_lock:
+        if _ctx is None:
+            method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+            ctx = mp.get_context(method)
+            if method == "forkserver":
+                ctx.set_forkserver_preload(_PRELOAD)
+            _ctx = ctx
+        return _ctx
+
+
+def run_file(sf: SourceFile, limits: Limits | None = None) -> FileResult:
+    """Read one file in this process: detect, load, split. Never raises for bad input."""
+    from pipeline.split import split_passages
+
+    limits = Limits.resolve(limits)
+    start = time.perf_counter()
+
+    def done(status: str, reason: str = "", **kw: Any) -> FileResult:
+        return FileResult(sf, status, reason, seconds=time.perf_counter() - start, **kw)
+
+    if sf.status is not None:
+        return done(sf.status, sf.reason, fmt=sf.fmt)
+    if sf.local_path is None:
+        return done("failed", sf.reason or "file not available")
+    fmt: SourceFormat | None = None
+    try:
+        size = sf.size or sf.local_path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise ResourceLimitError(
+                f"file is {size / (1 << 20):.1f} MB, over the limit of {limits.max_file_bytes / (1 << 20):.0f} MB (max_file_bytes)"
+            )
+        fmt = detect_format(sf.local_path, name=sf.path_in_pack)
+        if fmt is SourceFormat.ZIP:
+            return done("skipped", "zip archive found while reading (not unpacked here)", fmt=fmt.value)
+        warning = name_mismatch_warning(sf.path_in_pack, fmt)
+        backend = get_backend(fmt)
+        doc = backend.load(
+            sf.local_path,
+            source_path=sf.path_in_pack,
+            limits=limits,
+            fmt=fmt,
+            sha256=sf.sha256 or None,
+            warnings=(warning,) if warning else (),
+        )
+        if not doc.text.strip():
+            why = "; ".join(doc.warnings) if doc.warnings else "the file holds no text"
+            return done("failed", f"no text found ({why})", document=doc, fmt=fmt.value)
+        passages = split_passages(doc)
+        if len(passages) > limits.max_passages_per_file:
+            passages = passages[: limits.max_passages_per_file]
+            doc = replace(
+                doc,
+                warnings=doc.warnings
+                + (f"only the first {limits.max_passages_per_file} passages kept (max_passages_per_file)",),
+            )
+            passages = [replace(p, doc_type=doc.doc_type) for p in passages]
+        return done("ingested", document=doc, passages=passages, fmt=fmt.value)
+    except UnsupportedFormatError as exc:
+        claimed = EXTENSION_FORMATS.get(PurePosixPath(sf.path_in_pack).suffix.lower())
+        status = "failed" if claimed is not None else "skipped"
+        return done(status, str(exc), fmt=fmt.value if fmt else None)
+    except ResourceLimitError as exc:
+        return done("failed", str(exc), fmt=fmt.value if fmt else None)
+    except DocumentLoadError as exc:
+        return done("failed", str(exc), fmt=fmt.value if fmt else None)
+    except MemoryError:
+        return done(
+            "failed",
+            f"ran out of memory (limit {limits.per_file_memory_mb} MB, per_file_memory_mb)",
+            fmt=fmt.value if fmt else None,
+        )
+    except RecursionError:
+        return done("failed", "file structure is nested too deeply to read", fmt=fmt.value if fmt else None)
+    except Exception as exc:  # noqa: BLE001 - unexpected input must not stop the run
+        log.warning("unexpected error reading %s", sf.path_in_pack, exc_info=True)
+        return done("failed", f"could not read the file ({type(exc).__name__}: {exc})", fmt=fmt.value if fmt else None)
+
+
+def _vm_bytes() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _set_limits(limits: Limits) -> None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    cap = _vm_bytes() + limits.per_file_memory_mb * (1 << 20)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    except (ValueError, OSError):
+        log.debug("RLIMIT_AS not set", exc_info=True)
+    cpu = math.ceil(limits.per_file_seconds) + 5
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    except (ValueError, OSError):
+        log.debug("RLIMIT_CPU not set", exc_info=True)
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except (ImportError, OSError):  # pragma: no cover
+        return None
+
+
+def _worker(conn: Any, sf: SourceFile, limits: Limits) -> None:
+    _set_limits(limits)
+    try:
+        result = run_file(sf, limits)
+        result = replace(result, peak_rss_mb=_peak_rss_mb())
+        conn.send(result)
+    except MemoryError:
+        try:
+            conn.send(FileResult(sf, "failed", f"ran out of memory (limit {limits.per_file_memory_mb} MB, per_file_memory_mb)"))
+        except Exception:  # noqa: BLE001
+            pass
+    finally:
+        conn.close()
+
+
+_SIGNAL_REASONS = {
+    signal.SIGKILL: "worker was killed (SIGKILL), most likely by running out of memory",
+    signal.SIGSEGV: "parser crashed (SIGSEGV): the file is malformed or passed the memory limit",
+    signal.SIGABRT: "parser aborted (SIGABRT): the file is malformed or passed the memory limit",
+    signal.SIGBUS: "parser crashed (SIGBUS): the file is malformed",
+    signal.SIGXCPU: "used more CPU time than allowed (per_file_seconds)",
+}
+
+
+def process_file(sf: SourceFile, limits: Limits | None = None) -> FileResult:
+    """Read one file in a separate, bounded worker process.
+
+    Args:
+        sf: The file (from :func:`pipeline.ingest.discover_pack`). A file whose
+            status discovery already set is returned as is, without a worker.
+        limits: Bounds; ``per_file_seconds`` and ``per_file_memory_mb`` apply
+            to the worker.
+
+    Returns:
+        A :class:`FileResult`; "failed" with a plain reason for bad input,
+        time-outs, memory exhaustion and crashes.
+    """
+    limits = Limits.resolve(limits)
+    if sf.status is not None or sf.local_path is None:
+        return run_file(sf, limits)
+    start = time.perf_counter()
+    ctx = _context()
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_worker, args=(send, sf, limits), daemon=True, name=f"ingest:{sf.path_in_pack[-40:]}")
+    try:
+        proc.start()
+    except (AssertionError, OSError) as exc:  # e.g. inside a daemonic process
+        log.warning("no worker process (%s); reading %s in this process", exc, sf.path_in_pack)
+        send.close()
+        recv.close()
+        return run_file(sf, limits)
+    send.close()
+    result: FileResult | None = None
+    reason = ""
+    exitcode: int | None = None
+    try:
+        deadline = start + limits.per_file_seconds
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                reason = (
+                    f"timed out after {limits.per_file_seconds:g} s (per_file_seconds): "
+                    "the parser did not finish, so the worker was stopped"
+                )
+                break
+            if recv.poll(min(remaining, 0.25)):
+                try:
+                    result = recv.recv()
+                except (EOFError, OSError):
+                    result = None
+                break
+            if not proc.is_alive() and not recv.poll(0):
+                break
+    finally:
+        if proc.is_alive() and result is None:
+            proc.kill()
+        proc.join(10)
+        if proc.is_alive():  # pragma: no cover - should not happen after kill
+            proc.kill()
+            proc.join(5)
+        exitcode = proc.exitcode
+        recv.close()
+        try:
+            proc.close()
+        except ValueError:  # pragma: no cover
+            pass
+    seconds = time.perf_counter() - start
+    if result is not None:
+        return replace(result, seconds=seconds)
+    if not reason:
+        reason = _exit_reason(exitcode, limits)
+    return FileResult(sf, "failed", reason, seconds=seconds)
+
+
+def _exit_reason(code: int | None, limits: Limits) -> str:
+    if code is None:
+        return "worker stopped without a result"
+    if code < 0:
+        try:
+            sig = signal.Signals(-code)
+        except ValueError:
+            return f"worker stopped by signal {-code}"
+        text = _SIGNAL_REASONS.get(sig, f"worker stopped by {sig.name}")
+        if sig in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT):
+            text += f" (memory limit {limits.per_file_memory_mb} MB)"
+        return text
+    return f"worker exited with code {code} without a result"
+
