@@ -1011,9 +1011,3 @@ def _check_vocabulary(
             for e_i, evidence_id in enumerate(term.evidence):
                 if evidence_id not in evidence:
                     raise FrameworkError(f"{label}: {where}.evidence[{e_i}]: unknown key-evidence id {evidence_id!r}")
-                owner_area = evidence[evidence_id].area_id
-                if owner_area not in term.areas:
-                    raise FrameworkError(
-                        f"{label}: {where}.evidence[{e_i}]: key-evidence id {evidence_id!r} belongs to area "
-                        f"{owner_area!r}, which is not in this term's areas"
-                    )
