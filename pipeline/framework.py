@@ -765,8 +765,8 @@ class Library:
             interviews = None
             if fw.interviews is not None:
                 interviews = {
-                    "key": [i.text for i in fw.interviews.key],
-                    "other": [i.text for i in fw.interviews.other],
+                    "key": [{"text": i.text, "scope": list(i.scope)} for i in fw.interviews.key],
+                    "other": [{"text": i.text, "scope": list(i.scope)} for i in fw.interviews.other],
                 }
             exported.append(
                 {
