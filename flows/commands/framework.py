@@ -302,7 +302,8 @@ def export(
     if format is ExportFormat.json:
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     else:
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        text = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100)
     if output is None:
         typer.echo(text, nl=False)
     else:
