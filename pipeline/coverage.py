@@ -49,6 +49,16 @@ logger = logging.getLogger(__name__)
 
 STATUSES = ("absent", "thin", "adequate", "strong")
 
+# Which trust types a scoped key-evidence item applies to (cancer services are
+# provided by acute trusts). A scope not listed here applies to every trust type.
+SCOPE_TRUST_TYPES = {
+    "acute": {"acute"},
+    "mental_health": {"mental_health"},
+    "community": {"community"},
+    "ambulance": {"ambulance"},
+    "cancer": {"acute"},
+}
+
 
 # ------------------------------------------------------------------ rules
 class Level(BaseModel):
@@ -576,8 +586,7 @@ def compute_coverage(
         ):
             continue
         scopes = [s.strip() for s in r.scope.split(",") if s.strip()]
-        trust_scopes = {"acute", "mental_health", "community", "ambulance"}
-        if trust_type and any(s in trust_scopes for s in scopes) and trust_type not in scopes:
+        if trust_type and scopes and not any(trust_type in SCOPE_TRUST_TYPES.get(s, {trust_type}) for s in scopes):
             continue
         requests.append(
             {"framework": r.framework, "area": r.area, "id": r.id, "item": r.text,
