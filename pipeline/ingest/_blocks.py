@@ -167,7 +167,7 @@ def build_blocks(raw: list[RawBlock], *, promote_minor: bool = True) -> list[Blo
             if minute_number(rb.text):
                 ancestors = tracker.push_minute(rb.text)
             else:
-                level = rb.level or numbered_heading_level(rb.text) or MINOR_LEVEL
+                level = rb.level if rb.level is not None else (numbered_heading_level(rb.text) or MINOR_LEVEL)
                 ancestors = tracker.push(level, rb.text)
             out.append(Block(kind=BlockKind.HEADING.value, text=rb.text, page=rb.page, heading_path=ancestors))
             continue
@@ -236,18 +236,24 @@ def pop_caption(rows: list[list[str | None]]) -> tuple[str | None, list[list[str
 def row_text(header: list[str], row: list[str], *, sep: str = " | ") -> str:
     """One table row as "Header: value | Header: value" (empty cells left out).
 
-    A two-column row under no header reads "key: value".
+    Neighbouring columns under one (merged) header are joined with "; "; a
+    two-column row under no header reads "key: value".
     """
     if not any(header) and len([c for c in row if c]) == 2 and len(row) == 2:
         return f"{row[0]}: {row[1]}"
-    parts: list[str] = []
-    last: tuple[str, str] | None = None
+    fields: list[tuple[str, list[str]]] = []
+    prev_name: str | None = None
     for j, value in enumerate(row):
-        if not value:
-            continue
         name = header[j] if j < len(header) else ""
-        if last == (name, value):
-            continue  # a merged cell repeated across the columns it spans
-        last = (name, value)
-        parts.append(f"{name}: {value}" if name and name != value else value)
+        if value:
+            if fields and name and name == prev_name:
+                if value not in fields[-1][1]:
+                    fields[-1][1].append(value)  # same merged header, or a merged cell repeated
+            else:
+                fields.append((name, [value]))
+        prev_name = name
+    parts = []
+    for name, values in fields:
+        joined = "; ".join(values)
+        parts.append(f"{name}: {joined}" if name and name != joined else joined)
     return sep.join(parts)

@@ -102,10 +102,10 @@ def detect_format(path: Path, name: str | None = None) -> SourceFormat:
         head = fh.read(_HEAD)
     if not head:
         raise DocumentLoadError("empty file (0 bytes)")
-    if b"%PDF-" in head[:1024]:
-        return SourceFormat.PDF
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
         return _zip_kind(path)
+    if b"%PDF-" in head[:1024]:
+        return SourceFormat.PDF
     if head.startswith(_OLE_MAGIC):
         with open(path, "rb") as fh:
             blob = fh.read(4 << 20)

@@ -108,7 +108,7 @@ def join_lines(a: str, b: str) -> str:
         return b
     if not b:
         return a
-    if a.endswith("-") and len(a) > 1 and a[-2].isalpha() and b[:1].islower():
+    if a.endswith("-") and len(a) > 1 and a[-2].isalnum() and b[:1].isalnum():
         left = a[:-1]
         m = re.search(r"(\w+)$", left)
         word = m.group(1) if m else ""

@@ -15,7 +15,10 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing as mp
+import os
+import re
 import signal
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -34,7 +37,6 @@ log = logging.getLogger(__name__)
 
 #: Modules the forkserver imports once, so each worker starts warm.
 _PRELOAD = [
-    "__main__",
     "pipeline.ingest.runner",
     "pipeline.ingest.pdf",
     "pipeline.ingest.docx",
@@ -48,8 +50,36 @@ _PRELOAD = [
     "charset_normalizer",
 ]
 
+#: Extensions of documents: unreadable content under these names is "failed", not "skipped".
+_DOCUMENT_EXTS = frozenset(EXTENSION_FORMATS) | {
+    ".doc", ".dot", ".xls", ".xlsb", ".ppt", ".pptx", ".rtf", ".odt", ".ods", ".odp", ".pages", ".numbers", ".key",
+}  # fmt: skip
+
 _ctx_lock = threading.Lock()
 _ctx: Any = None
+
+
+_IMPORT_RE = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.M)
+
+
+def _main_imports() -> list[str]:
+    """Modules the main script imports at its top.
+
+    Each worker re-runs the main script (Python 3.11's forkserver does not
+    preload it), so preloading what it imports keeps that re-run cheap, e.g.
+    for the ``wellled`` console script, which imports the whole CLI.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or getattr(main, "__spec__", None) is not None:
+        return []
+    try:
+        with open(path, encoding="utf-8", errors="ignore") as fh:
+            head = fh.read(4000)
+    except OSError:
+        return []
+    names = [a or b for a, b in _IMPORT_RE.findall(head)]
+    return [n for n in dict.fromkeys(names) if n in sys.modules and n != "__main__"]
 
 
 def _context() -> Any:
@@ -59,7 +89,7 @@ def _context() -> Any:
             method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
             ctx = mp.get_context(method)
             if method == "forkserver":
-                ctx.set_forkserver_preload(_PRELOAD)
+                ctx.set_forkserver_preload(_PRELOAD + _main_imports())
             _ctx = ctx
         return _ctx
 
@@ -112,8 +142,8 @@ def run_file(sf: SourceFile, limits: Limits | None = None) -> FileResult:
             passages = [replace(p, doc_type=doc.doc_type) for p in passages]
         return done("ingested", document=doc, passages=passages, fmt=fmt.value)
     except UnsupportedFormatError as exc:
-        claimed = EXTENSION_FORMATS.get(PurePosixPath(sf.path_in_pack).suffix.lower())
-        status = "failed" if claimed is not None else "skipped"
+        # A file named as a document is a failure; a picture or a program is skipped.
+        status = "failed" if PurePosixPath(sf.path_in_pack).suffix.lower() in _DOCUMENT_EXTS else "skipped"
         return done(status, str(exc), fmt=fmt.value if fmt else None)
     except ResourceLimitError as exc:
         return done("failed", str(exc), fmt=fmt.value if fmt else None)
@@ -208,6 +238,10 @@ def process_file(sf: SourceFile, limits: Limits | None = None) -> FileResult:
     """
     limits = Limits.resolve(limits)
     if sf.status is not None or sf.local_path is None:
+        return run_file(sf, limits)
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file and not os.path.exists(main_file):  # e.g. a script read from stdin: workers cannot start
+        log.warning("no worker process (main script %r is not a file); reading %s in this process", main_file, sf.path_in_pack)
         return run_file(sf, limits)
     start = time.perf_counter()
     ctx = _context()

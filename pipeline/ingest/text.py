@@ -88,7 +88,7 @@ class TextBackend(ExtractingBackend):
                         if level is not None and len(para) == 1:
                             raw.append(RawBlock(BlockKind.HEADING, joined, page=page, level=level))
                         elif len(para) == 1 and joined.isupper() and looks_like_heading(joined):
-                            raw.append(RawBlock(BlockKind.HEADING, joined, page=page, level=1))
+                            raw.append(RawBlock(BlockKind.HEADING, joined, page=page, level=0 if not raw else 1))
                         else:
                             raw.append(RawBlock(kind, joined, page=page))
                     para.clear()

@@ -210,7 +210,17 @@ def _records(sheet: _Sheet, *, location_suffix: str = "") -> Iterator[RawBlock]:
     record: dict[str, Any] | None = None
 
     def emit(rec: dict[str, Any]) -> RawBlock:
-        parts = [f"{header[j]}: {'; '.join(vals)}" for j, vals in sorted(rec["values"].items()) if vals]
+        fields: list[tuple[str, list[str]]] = []
+        prev = None
+        for j in range(ncols):
+            vals = rec["values"].get(j)
+            if vals:
+                if fields and header[j] == prev:
+                    fields[-1][1].extend(v for v in vals if v not in fields[-1][1])
+                else:
+                    fields.append((header[j], list(vals)))
+            prev = header[j]
+        parts = [f"{name}: {'; '.join(vals)}" for name, vals in fields]
         loc = f"{_col_letter(rec['c0'])}{rec['r0']}:{_col_letter(rec['c1'])}{rec['r1']}{location_suffix}"
         return RawBlock(BlockKind.RECORD, " | ".join(parts), page=page, sheet=sheet_name, row=rec["r0"], location=loc)
 
@@ -272,7 +282,9 @@ def _scan_sheet_xml(zf: Any, part: str) -> tuple[list[tuple[int, int, int, int]]
                 continue
             if tag == "f":
                 has_f = True
-            elif tag in ("v", "is"):
+            elif tag == "v":
+                has_v = has_v or bool(el.text)
+            elif tag == "is":
                 has_v = True
             elif tag == "c":
                 if has_f and not has_v and cell_ref:

@@ -1,0 +1,233 @@
+"""PDF backend on real PDFs made here with reportlab."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.pdfgen import canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Frame,
+    FrameBreak,
+    NextPageTemplate,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Table,
+    TableStyle,
+)
+
+from pipeline.document import BlockKind, DocType
+from pipeline.errors import DocumentLoadError
+from pipeline.ingest import load_document, run_file
+from pipeline.ingest.base import SourceFile
+from pipeline.ingest.pdf import fix_soft_hyphens, join_lines
+from pipeline.split import split_passages
+
+TRUST_HEADER = "Northvale Ambulance Service NHS Trust - Public Board, 27 March 2025"
+LEFT = [
+    f"Left column paragraph {i}: the Chief Executive reported on the governance arrangements for urgent care in quarter {i}."
+    for i in range(1, 9)
+]
+RIGHT = [
+    f"Right column paragraph {i}: members discussed the principal risks in the assurance framework for objective {i}."
+    for i in range(1, 9)
+]
+TABLE_ROWS = [[f"Measure {i:02d}", f"{i}.0%", f"{i + 1}.5%"] for i in range(1, 61)]
+
+
+def _header_footer(c: canvas.Canvas, doc: BaseDocTemplate) -> None:
+    width, height = A4
+    c.saveState()
+    c.setFont("Helvetica", 8)
+    c.drawString(50, height - 30, TRUST_HEADER)
+    c.drawRightString(width - 50, 25, f"Page {doc.page} of 3")
+    c.restoreState()
+
+
+def make_board_paper(path: Path) -> Path:
+    """Three pages: headings, a hyphenated paragraph, a table over a page break, two columns."""
+    ss = getSampleStyleSheet()
+    width, height = A4
+    one = Frame(50, 50, width - 100, height - 100, id="one")
+    left = Frame(50, 50, (width - 110) / 2, height - 100, id="left")
+    right = Frame(60 + (width - 110) / 2, 50, (width - 110) / 2, height - 100, id="right")
+    doc = BaseDocTemplate(
+        str(path),
+        pagesize=A4,
+        title="Integrated performance report",
+        pageTemplates=[
+            PageTemplate("one", [one], onPage=_header_footer),
+            PageTemplate("two", [left, right], onPage=_header_footer),
+        ],
+    )
+    story = [
+        Paragraph("Integrated performance report", ss["Title"]),
+        Paragraph("1. Governance", ss["Heading1"]),
+        Paragraph(
+            "The Board reviewed the framework for govern-<br/>ance of the Trust and the well-<br/>led "
+            "review planned for the autumn. The Chair thanked the Trust Secretary for the report.",
+            ss["BodyText"],
+        ),
+        Paragraph("2. Performance scorecard", ss["Heading1"]),
+        Paragraph("The table below sets out performance against each standard for the month.", ss["BodyText"]),
+    ]
+    table = Table([["Indicator", "Target", "Actual"], *TABLE_ROWS])  # no repeated header row
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+    story += [table, NextPageTemplate("two"), PageBreak()]
+    story += [Paragraph("3. Annual report extract", ss["Heading1"])]
+    story += [Paragraph(t, ss["BodyText"]) for t in LEFT]
+    story += [FrameBreak()]
+    story += [Paragraph(t, ss["BodyText"]) for t in RIGHT]
+    doc.build(story)
+    return path
+
+
+def make_image_page_pdf(path: Path) -> Path:
+    """Page 1 has text, page 2 only a picture (a scanned page with no text layer)."""
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+
+    img = Image.new("RGB", (200, 100), "white")
+    for x in range(20, 180):
+        img.putpixel((x, 50), (0, 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    buf.seek(0)
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.drawString(72, 760, "Quality committee minutes: the committee noted the report on pressure ulcers.")
+    c.showPage()
+    c.drawImage(ImageReader(buf), 72, 400, width=400, height=200)
+    c.showPage()
+    c.save()
+    return path
+
+
+@pytest.fixture(scope="module")
+def board_paper(tmp_path_factory: pytest.TempPathFactory):
+    path = make_board_paper(tmp_path_factory.mktemp("pdf") / "2025-03-27 Integrated performance report.pdf")
+    doc = load_document(path)
+    return doc, split_passages(doc)
+
+
+def test_pages_title_and_type(board_paper):
+    doc, _ = board_paper
+    assert doc.page_count == 3
+    assert doc.format == "pdf"
+    assert doc.title == "Integrated performance report"
+    assert doc.date == "2025-03-27"
+    assert doc.doc_type == DocType.COMMITTEE_REPORT.value
+
+
+def test_running_header_and_page_numbers_removed(board_paper):
+    doc, _ = board_paper
+    assert "Northvale Ambulance Service" not in doc.text
+    assert not re.search(r"Page \d of 3", doc.text)
+    # body text on those pages is kept
+    assert "The table below sets out performance" in doc.text
+
+
+def test_hyphenation_joined_but_compounds_kept(board_paper):
+    doc, _ = board_paper
+    assert "framework for governance of the Trust" in doc.text
+    assert "govern-" not in doc.text and "govern ance" not in doc.text
+    assert "the well-led review planned" in doc.text
+
+
+def test_two_columns_are_not_interleaved(board_paper):
+    doc, passages = board_paper
+    for text in LEFT + RIGHT:
+        assert text in doc.text  # each paragraph whole, in one piece
+    assert doc.text.index(LEFT[-1]) < doc.text.index(RIGHT[0])
+    for p in passages:
+        assert not ("Left column" in p.text and "Right column" in p.text)
+    page3 = [p for p in passages if p.page == 3]
+    assert page3 and all(p.heading_path[-1] == "3. Annual report extract" for p in page3)
+
+
+def test_table_rows_keep_headers_across_page_break(board_paper):
+    doc, passages = board_paper
+    rows = [p for p in passages if p.kind == BlockKind.TABLE_ROW.value]
+    assert len(rows) == 60
+    by_measure = {re.search(r"Measure \d+", p.text).group(0): p for p in rows}
+    first, last = by_measure["Measure 01"], by_measure["Measure 60"]
+    assert first.text == "Indicator: Measure 01 | Target: 1.0% | Actual: 2.5%"
+    assert last.text == "Indicator: Measure 60 | Target: 60.0% | Actual: 61.5%"
+    assert first.page == 1 and last.page == 2  # the table ran over the page break
+    assert last.location == "table 1, row 60"
+    assert all(p.heading_path[-1] == "2. Performance scorecard" for p in rows)
+    # the table's text is not also in the running text
+    assert sum(1 for b in doc.blocks if "Measure 30" in b.text) == 1
+
+
+def test_headings_are_paths_not_passages(board_paper):
+    _, passages = board_paper
+    assert all(p.text != "1. Governance" for p in passages)
+    gov = next(p for p in passages if "governance of the Trust" in p.text)
+    assert gov.heading_path[-1] == "1. Governance"
+    assert gov.page == 1
+
+
+def test_passage_offsets_index_document_text(board_paper):
+    doc, passages = board_paper
+    assert passages
+    for p in passages:
+        assert doc.text[p.char_start : p.char_end] == p.text
+    for b in doc.blocks:
+        assert doc.text[b.char_start : b.char_end] == b.text
+
+
+def test_repeated_table_header_row_is_dropped(tmp_path: Path):
+    ss = getSampleStyleSheet()
+    table = Table([["Ward", "Fill rate"], *[[f"Ward {i}", f"{80 + i % 20}%"] for i in range(90)]], repeatRows=1)
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black)]))
+    path = tmp_path / "staffing.pdf"
+    doc = BaseDocTemplate(str(path), pagesize=A4, pageTemplates=[PageTemplate("one", [Frame(50, 50, 495, 742)])])
+    doc.build([Paragraph("Safe staffing review", ss["Title"]), table])
+    d = load_document(path)
+    rows = [b for b in d.blocks if b.kind == BlockKind.TABLE_ROW.value]
+    assert len(rows) == 90
+    assert {b.page for b in rows} == {1, 2, 3}
+    assert all(b.text.startswith("Ward: Ward ") for b in rows)
+    assert not any("Ward: Ward | " in b.text or b.text == "Ward: Ward | Fill rate: Fill rate" for b in rows)
+
+
+def test_page_without_text_layer_is_reported(tmp_path: Path):
+    doc = load_document(make_image_page_pdf(tmp_path / "scanned.pdf"))
+    assert doc.page_count == 2
+    assert "pressure ulcers" in doc.text
+    assert any("page 2 has no text layer (needs OCR)" in w for w in doc.warnings) or doc.meta.get("ocr_pages") == [2]
+
+
+def test_encrypted_pdf_fails_with_plain_reason(tmp_path: Path):
+    path = tmp_path / "locked.pdf"
+    c = canvas.Canvas(str(path), encrypt="secret")
+    c.drawString(100, 700, "Confidential board paper")
+    c.save()
+    with pytest.raises(DocumentLoadError, match="encrypted PDF"):
+        load_document(path)
+    res = run_file(SourceFile("locked.pdf", path, size=path.stat().st_size))
+    assert res.status == "failed" and res.reason == "encrypted PDF (password required)"
+
+
+def test_corrupt_pdf_fails(tmp_path: Path):
+    path = tmp_path / "broken.pdf"
+    path.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref or pages")
+    res = run_file(SourceFile("broken.pdf", path, size=path.stat().st_size))
+    assert res.status == "failed"
+    assert "PDF" in res.reason
+
+
+def test_line_joining_rules():
+    assert join_lines("the organi-", "sation agreed") == "the organisation agreed"
+    assert join_lines("a well-", "led trust") == "a well-led trust"
+    assert join_lines("in 2024-", "25 the") == "in 2024-25 the"
+    assert join_lines("NHS-", "England") == "NHS-England"
+    assert join_lines("first line", "second") == "first line second"
+    assert fix_soft_hyphens("govern\ufffeance and self\ufffeassessment") == "governance and self-assessment"
