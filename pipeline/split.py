@@ -2,7 +2,8 @@
 
 A passage is one to five sentences from one paragraph (short neighbouring
 paragraphs under the same heading, a lead-in and its list, or a short minute
-item are kept together), a table row, or a spreadsheet record. Sentences are
+item (up to ten sentences) are kept together), a table row, or a spreadsheet
+record. Sentences are
 never cut; headings are not passages but go into each passage's
 ``heading_path``. Every passage's text is exactly
 ``document.text[char_start:char_end]``.
@@ -217,8 +218,9 @@ def split_passages(doc: Document, max_sentences: int = 5, max_chars: int = 1200)
                 chunks.append(_Chunk(ps, pe, 1, i, i, kind, block.heading_path, mergeable=False))
             continue
         if kind == BlockKind.MINUTE_ITEM.value:
-            if e - s <= max_chars:
-                chunks.append(_Chunk(s, e, 1, i, i, kind, block.heading_path, mergeable=False))
+            sents = split_sentences(text, s, e)
+            if e - s <= max_chars and len(sents) <= 2 * max_sentences:  # short: kept whole
+                chunks.append(_Chunk(s, e, len(sents), i, i, kind, block.heading_path, mergeable=False))
                 continue
             from pipeline.ingest._blocks import minute_number
             from pipeline.ingest.doctype import NUMBERED_ITEM_RE
@@ -228,7 +230,7 @@ def split_passages(doc: Document, max_sentences: int = 5, max_chars: int = 1200)
                 m = NUMBERED_ITEM_RE.match(block.text)
                 num = m.group(0).rstrip(".") if m else None
             extra = (num,) if num else ()
-            for cs, ce, n in _pack_sentences(split_sentences(text, s, e), max_sentences, max_chars):
+            for cs, ce, n in _pack_sentences(sents, max_sentences, max_chars):
                 for hs, he in _hard_cut(text, cs, ce, max_chars * 4) if ce - cs > max_chars * 4 else [(cs, ce)]:
                     chunks.append(_Chunk(hs, he, n, i, i, kind, block.heading_path, mergeable=False, extra_heading=extra))
             continue
@@ -240,7 +242,7 @@ def split_passages(doc: Document, max_sentences: int = 5, max_chars: int = 1200)
             else:
                 add(_Chunk(cs, ce, n, i, i, kind, block.heading_path))
 
-    chunks = _merge_short_minute_items(chunks, text, max_chars)
+    chunks = _merge_short_minute_items(chunks, max_chars, 2 * max_sentences)
 
     passages: list[Passage] = []
     prefix = doc.document_id[:12]
@@ -268,11 +270,12 @@ def split_passages(doc: Document, max_sentences: int = 5, max_chars: int = 1200)
     return passages
 
 
-def _merge_short_minute_items(chunks: list[_Chunk], text: str, max_chars: int) -> list[_Chunk]:
+def _merge_short_minute_items(chunks: list[_Chunk], max_chars: int, max_sentences: int) -> list[_Chunk]:
     """Keep a short minute item whole: join the prose under one minute heading.
 
     A run of prose chunks from consecutive blocks under the same minute-item
-    heading becomes one chunk when the whole run fits in ``max_chars``.
+    heading becomes one chunk when the whole run fits in ``max_chars`` and
+    ``max_sentences``.
     """
     from pipeline.ingest._blocks import minute_number
 
@@ -289,7 +292,7 @@ def _merge_short_minute_items(chunks: list[_Chunk], text: str, max_chars: int) -
                 and chunks[j].first <= chunks[j - 1].last + 1
             ):
                 j += 1
-        if j - i > 1 and chunks[j - 1].end - c.start <= max_chars:
+        if j - i > 1 and chunks[j - 1].end - c.start <= max_chars and sum(r.sentences for r in chunks[i:j]) <= max_sentences:
             run = chunks[i:j]
             kinds = {r.kind for r in run}
             out.append(

@@ -40,7 +40,7 @@ def build_pack(root: Path) -> Path:
         pack / "Board" / "2025-05-29 Board minutes.pdf",
         ["BoD 25/041 Welcome and apologies", "The Chair welcomed members. Apologies were noted.", "Present: the Chair."],
     )
-    (pack / "Board" / "2025-05-29 Board minutes - copy.pdf").write_bytes(minutes.read_bytes())
+    (pack / "Board" / "Copy of 2025-05-29 Board minutes.pdf").write_bytes(minutes.read_bytes())
     (pack / "Risk" / "Corporate risk register.csv").write_bytes(
         "Risk ref,Risk title,Owner,Current score\r\nCRR 1,Cyber security \x96 ransomware,Chief Digital Officer,16\r\n".encode("latin-1")
     )
@@ -72,7 +72,7 @@ def test_every_input_in_manifest(ingested):
     assert len(rows) == len(result.results) == 11
     expected = {
         "Board/2025-05-29 Board minutes.pdf": "ingested",
-        "Board/2025-05-29 Board minutes - copy.pdf": "duplicate",
+        "Board/Copy of 2025-05-29 Board minutes.pdf": "duplicate",
         "Board/empty.docx": "failed",
         "Board/broken.docx": "failed",
         "Committees.zip": "skipped",

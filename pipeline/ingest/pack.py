@@ -94,7 +94,8 @@ def discover_pack(pack: Path, staging: Path, limits: Limits | None = None) -> li
     if pack.is_file():
         entries: Iterable[tuple[Path, str, str | None]] = [(pack, pack.name, None)]
     else:
-        entries = _walk(pack, [staging, staging.parent] if _inside(staging, pack) else [staging])
+        walked = _walk(pack, [staging, staging.parent] if _inside(staging, pack) else [staging])
+        entries = sorted(walked, key=lambda e: (e[1].casefold(), e[1]))  # pack order: by path
     out: list[SourceFile] = []
     for path, rel, skip in entries:
         if skip:
