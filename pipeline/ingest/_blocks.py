@@ -189,6 +189,15 @@ def build_blocks(raw: list[RawBlock], *, promote_minor: bool = True) -> list[Blo
 _NUMERIC_CELL_RE = re.compile(r"[\d.,%£$€ ()+-]+")
 
 
+def _looks_like_header(cells: list[str]) -> bool:
+    """Header cells are short labels; a key/value table's first row is not a header."""
+    filled = [c for c in cells if c]
+    if not filled or any(_NUMERIC_CELL_RE.fullmatch(c) for c in filled):
+        return False
+    max_words = 4 if len(cells) == 2 else 8
+    return all(len(c) <= 60 and len(c.split()) <= max_words for c in filled)
+
+
 def split_header(
     rows: list[list[str | None]], inherited: list[str] | None = None
 ) -> tuple[list[str], list[list[str]]]:
@@ -212,7 +221,7 @@ def split_header(
         if [h.lower() for h in first] == [h.lower() for h in inherited]:
             return list(inherited), body_rows[1:]
         return list(inherited), body_rows
-    if not any(first) or any(_NUMERIC_CELL_RE.fullmatch(c) for c in first if c):
+    if not _looks_like_header(first):
         return [""] * len(first), body_rows
     header: list[str] = []
     for j, cell in enumerate(first):

@@ -153,6 +153,7 @@ class _Page:
     rulings: int = 0
     images: int = 0
     tables: list[_Table] = field(default_factory=list)
+    needs_plumber: bool = False
 
 
 @functools.lru_cache(maxsize=1)
@@ -229,9 +230,10 @@ class PdfBackend(ExtractingBackend):
         removed = self._drop_running_lines(pages)
         if removed:
             meta["running_lines_removed"] = removed
-        candidates = [p for p in pages if p.rulings >= 4]
-        if candidates:
-            self._find_tables(path, candidates, warnings)
+        fallback = [p for p in pages if p.needs_plumber]
+        if fallback:  # rulings inside form XObjects: let pdfplumber parse those pages
+            self._find_tables(path, fallback, warnings)
+            meta["pdfplumber_pages"] = [p.number for p in fallback]
         meta["table_pages"] = sum(1 for p in pages if p.tables)
         raw = self._assemble(pages)
         return Extraction(
@@ -250,44 +252,18 @@ class PdfBackend(ExtractingBackend):
         page = pdf[index]
         try:
             width, height = page.get_size()
-            rulings, images = self._count_objects(page.raw, c)
+            edges, images, form_paths = _scan_objects(page.raw, c, height)
             tp = page.get_textpage()
             try:
                 lines = self._lines(tp, c)
+                tables = _tables_from_edges(edges, tp, height) if len(edges) >= 4 and lines else []
             finally:
                 tp.close()
         finally:
             page.close()
-        return _Page(index + 1, width, height, lines, rulings, images)
-
-    @staticmethod
-    def _count_objects(raw_page: Any, c: Any) -> tuple[int, int]:
-        """Ruling lines / rectangles (table hints) and images on a page."""
-        rulings = images = 0
-        left, bottom, right, top = ctypes.c_float(), ctypes.c_float(), ctypes.c_float(), ctypes.c_float()
-        n = c.FPDFPage_CountObjects(raw_page)
-        if n > 20000:  # a vector drawing; not a table page
-            return 0, 0
-        for j in range(n):
-            obj = c.FPDFPage_GetObject(raw_page, j)
-            kind = c.FPDFPageObj_GetType(obj)
-            if kind == _OBJ_PATH:
-                if c.FPDFPageObj_GetBounds(obj, ctypes.byref(left), ctypes.byref(bottom), ctypes.byref(right), ctypes.byref(top)):
-                    w, h = right.value - left.value, top.value - bottom.value
-                    if (h < 3 and w > 8) or (w < 3 and h > 8) or (w > 8 and h > 4):
-                        rulings += 1
-            elif kind == _OBJ_IMAGE:
-                images += 1
-            elif kind == _OBJ_FORM:
-                m = c.FPDFFormObj_CountObjects(obj)
-                for k in range(min(m, 5000)):
-                    sub = c.FPDFFormObj_GetObject(obj, k)
-                    t = c.FPDFPageObj_GetType(sub)
-                    if t == _OBJ_PATH:
-                        rulings += 1
-                    elif t == _OBJ_IMAGE:
-                        images += 1
-        return rulings, images
+        result = _Page(index + 1, width, height, lines, len(edges), images, tables)
+        result.needs_plumber = not tables and form_paths >= 4 and bool(lines)
+        return result
 
     @staticmethod
     def _lines(tp: Any, c: Any) -> list[_Line]:
@@ -535,6 +511,182 @@ class PdfBackend(ExtractingBackend):
             prev.page_end = block.page
             return
         raw.append(block)
+
+
+_SEG_LINETO, _SEG_MOVETO = 0, 2
+_MAX_PATHS = 5000
+_MAX_SEGMENTS = 64
+
+
+def _scan_objects(raw_page: Any, c: Any, height: float) -> tuple[list[dict[str, Any]], int, int]:
+    """Ruling lines of a page as pdfplumber-style edges, image count, paths inside forms.
+
+    Only straight horizontal and vertical path segments count; long
+    curvy paths (charts, logos) are skipped.
+    """
+    edges: list[dict[str, Any]] = []
+    images = form_paths = 0
+    n = c.FPDFPage_CountObjects(raw_page)
+    if n > 50_000:
+        return edges, 0, 0
+    left, bottom, right, top = ctypes.c_float(), ctypes.c_float(), ctypes.c_float(), ctypes.c_float()
+    x, y = ctypes.c_float(), ctypes.c_float()
+    matrix = c.FS_MATRIX()
+    paths = 0
+
+    def add(x0: float, y0: float, x1: float, y1: float) -> None:
+        dx, dy = abs(x1 - x0), abs(y1 - y0)
+        if dy < 1 and dx >= 1:
+            yy = height - (y0 + y1) / 2
+            lo, hi = min(x0, x1), max(x0, x1)
+            edges.append(
+                {"x0": lo, "x1": hi, "top": yy, "bottom": yy, "width": hi - lo, "height": 0.0, "orientation": "h", "object_type": "line"}
+            )
+        elif dx < 1 and dy >= 1:
+            xx = (x0 + x1) / 2
+            lo, hi = height - max(y0, y1), height - min(y0, y1)
+            edges.append(
+                {"x0": xx, "x1": xx, "top": lo, "bottom": hi, "width": 0.0, "height": hi - lo, "orientation": "v", "object_type": "line"}
+            )
+
+    for j in range(n):
+        obj = c.FPDFPage_GetObject(raw_page, j)
+        kind = c.FPDFPageObj_GetType(obj)
+        if kind == _OBJ_IMAGE:
+            images += 1
+            continue
+        if kind == _OBJ_FORM:
+            for k in range(min(c.FPDFFormObj_CountObjects(obj), 5000)):
+                t = c.FPDFPageObj_GetType(c.FPDFFormObj_GetObject(obj, k))
+                if t == _OBJ_PATH:
+                    form_paths += 1
+                elif t == _OBJ_IMAGE:
+                    images += 1
+            continue
+        if kind != _OBJ_PATH:
+            continue
+        paths += 1
+        if paths > _MAX_PATHS:
+            break
+        if not c.FPDFPageObj_GetBounds(obj, ctypes.byref(left), ctypes.byref(bottom), ctypes.byref(right), ctypes.byref(top)):
+            continue
+        w, h = right.value - left.value, top.value - bottom.value
+        if h <= 2 and w >= 3:  # a horizontal rule
+            mid = (bottom.value + top.value) / 2
+            add(left.value, mid, right.value, mid)
+            continue
+        if w <= 2 and h >= 3:  # a vertical rule
+            mid = (left.value + right.value) / 2
+            add(mid, bottom.value, mid, top.value)
+            continue
+        if w < 3 or h < 3:
+            continue
+        nseg = c.FPDFPath_CountSegments(obj)
+        if nseg <= 0 or nseg > _MAX_SEGMENTS:
+            continue
+        c.FPDFPageObj_GetMatrix(obj, ctypes.byref(matrix))
+        ma, mb, mc, md, me, mf = matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f
+        start = prev = None
+        for k in range(nseg):
+            seg = c.FPDFPath_GetPathSegment(obj, k)
+            c.FPDFPathSegment_GetPoint(seg, ctypes.byref(x), ctypes.byref(y))
+            pt = (ma * x.value + mc * y.value + me, mb * x.value + md * y.value + mf)
+            typ = c.FPDFPathSegment_GetType(seg)
+            if typ == _SEG_MOVETO:
+                start = prev = pt
+                continue
+            if typ == _SEG_LINETO and prev is not None:
+                add(prev[0], prev[1], pt[0], pt[1])
+            prev = pt
+            if c.FPDFPathSegment_GetClose(seg) and start is not None:
+                add(pt[0], pt[1], start[0], start[1])
+                prev = start
+    if not any(e["orientation"] == "h" for e in edges) or not any(e["orientation"] == "v" for e in edges):
+        edges = []
+    return edges, images, form_paths
+
+
+class _PageChars:
+    """The characters of a page with their centres, for assigning text to table cells.
+
+    A character belongs to a cell when its centre is inside the cell (as in
+    pdfplumber); pdfium's own bounded-text call takes any character that
+    touches the rectangle, so descenders of the line above leak in.
+    """
+
+    def __init__(self, tp: Any, height: float) -> None:
+        import bisect
+
+        self._bisect = bisect
+        self.text = tp.get_text_range()
+        n = len(self.text)
+        ys: list[tuple[float, float, int]] = []
+        for i in range(n):
+            ch = self.text[i]
+            if ch in "\r\n":
+                continue
+            left, bottom, right, top = tp.get_charbox(i)
+            if right <= left and ch != " ":
+                continue
+            ys.append((height - (bottom + top) / 2, (left + right) / 2, i))  # (centre y from top, centre x, index)
+        ys.sort()
+        self.chars = ys
+        self.keys = [c[0] for c in ys]
+
+    def text_in(self, bbox: tuple[float, float, float, float]) -> str:
+        x0, top, x1, bottom = bbox
+        lo = self._bisect.bisect_left(self.keys, top)
+        hi = self._bisect.bisect_right(self.keys, bottom)
+        idx = sorted(i for _, cx, i in self.chars[lo:hi] if x0 <= cx <= x1)
+        out: list[str] = []
+        prev = None
+        for i in idx:
+            if prev is not None and i != prev + 1:
+                gap = self.text[prev + 1 : i]
+                out.append("\n" if "\n" in gap else " ")
+            out.append(self.text[i])
+            prev = i
+        return "".join(out)
+
+
+def _tables_from_edges(edges: list[dict[str, Any]], tp: Any, height: float) -> list[_Table]:
+    """Tables from ruling lines with pdfplumber's table finder; cell text from pdfium."""
+    from pdfplumber import utils
+    from pdfplumber.table import (
+        Table,
+        TableSettings,
+        cells_to_tables,
+        edges_to_intersections,
+        intersections_to_cells,
+        merge_edges,
+    )
+
+    st = TableSettings.resolve(PdfBackend.table_settings)
+    merged = merge_edges(
+        utils.filter_edges(edges, min_length=st.edge_min_length_prefilter),
+        snap_x_tolerance=st.snap_x_tolerance,
+        snap_y_tolerance=st.snap_y_tolerance,
+        join_x_tolerance=st.join_x_tolerance,
+        join_y_tolerance=st.join_y_tolerance,
+    )
+    merged = utils.filter_edges(merged, min_length=st.edge_min_length)
+    intersections = edges_to_intersections(merged, st.intersection_x_tolerance, st.intersection_y_tolerance)
+    out: list[_Table] = []
+    groups = cells_to_tables(intersections_to_cells(intersections))
+    if not groups:
+        return out
+    chars = _PageChars(tp, height)
+    for group in groups:
+        table = Table(None, group)  # type: ignore[arg-type]  # .rows needs no page
+        rows: list[list[str | None]] = []
+        for row in table.rows:
+            # None marks a cell covered by a merged cell.
+            rows.append([None if bbox is None else chars.text_in(bbox) for bbox in row.cells])
+        if not _is_real_table(rows):
+            continue
+        x0, top, x1, bottom = table.bbox
+        out.append(_Table(x0, height - top, x1, height - bottom, rows))
+    return out
 
 
 def _is_real_table(rows: list[list[str | None]]) -> bool:
