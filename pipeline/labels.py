@@ -358,13 +358,19 @@ class LabelStore:
         url: SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``).
         library: framework library whose area ids are the valid labels.
         engine: an engine to use instead of making one from ``url``.
+        password_hasher: an ``argon2.PasswordHasher`` (default parameters when None).
     """
 
-    def __init__(self, url: str, *, library: Library | None = None, engine: Engine | None = None) -> None:
+    def __init__(self, url: str, *, library: Library | None = None, engine: Engine | None = None,
+                 password_hasher: Any = None) -> None:
+        from argon2 import PasswordHasher
+
         self.url = url
         self.engine = engine or make_engine(url)
         self.library = library or load_library()
         self.frameworks = _area_frameworks(self.library)
+        self.hasher = password_hasher or PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+        self._dummy_hash: str | None = None
         migrate(self.engine)
 
     def close(self) -> None:
@@ -387,14 +393,12 @@ class LabelStore:
         Passwords are hashed with argon2id (argon2-cffi defaults); the clear
         text is never stored.
         """
-        from argon2 import PasswordHasher
-
         if not USER_NAME.match(name or ""):
             raise ValueError(f"user name must be 1-64 letters, digits or . _ @ - (starting with a letter or digit), "
                              f"got {name!r}")
         if len(password or "") < 8:
             raise ValueError("password must have at least 8 characters")
-        digest = PasswordHasher().hash(password)
+        digest = self.hasher.hash(password)
         with self.engine.begin() as conn:
             exists = conn.execute(sa.select(users_table.c.id).where(users_table.c.name == name)).first()
             if exists and not replace_password:
@@ -405,22 +409,24 @@ class LabelStore:
                 conn.execute(users_table.insert().values(name=name, password_hash=digest, created=_now()))
 
     def authenticate(self, name: str, password: str) -> bool:
-        """Whether the password is this user's (constant work whether or not the user exists)."""
-        from argon2 import PasswordHasher
+        """Whether the password is this user's (the same work whether or not the user exists)."""
+        import secrets
+
         from argon2.exceptions import InvalidHashError, VerificationError
 
-        hasher = PasswordHasher()
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(users_table.c.password_hash).where(users_table.c.name == name)).first()
-        digest = row[0] if row else _DUMMY_HASH.get(hasher)
+        if row is None and self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        digest = row[0] if row else self._dummy_hash
         try:
-            ok = hasher.verify(digest, password)
+            ok = self.hasher.verify(digest, password)
         except (VerificationError, InvalidHashError):
             return False
-        if ok and row and hasher.check_needs_rehash(digest):
+        if ok and row and self.hasher.check_needs_rehash(digest):
             with self.engine.begin() as conn:
                 conn.execute(users_table.update().where(users_table.c.name == name)
-                             .values(password_hash=hasher.hash(password)))
+                             .values(password_hash=self.hasher.hash(password)))
         return bool(ok and row)
 
     def users(self) -> list[str]:
@@ -538,23 +544,6 @@ class LabelStore:
     def export(self, run_id: str | None = None) -> LabelExport:
         """Merged labels of one run (or all runs): see :func:`export_labels`."""
         return export_labels(self.events(run_id), self.library)
-
-
-class _LazyHash:
-    """A hash of a random password, made once, so unknown users cost one argon2 verify too."""
-
-    def __init__(self) -> None:
-        self._value: str | None = None
-
-    def get(self, hasher: Any) -> str:
-        if self._value is None:
-            import secrets
-
-            self._value = hasher.hash(secrets.token_urlsafe(16))
-        return self._value
-
-
-_DUMMY_HASH = _LazyHash()
 
 
 def _event(row: Mapping[str, Any]) -> LabelEvent:
