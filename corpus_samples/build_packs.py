@@ -990,7 +990,9 @@ def build_pack(src_dir: Path, out_root: Path) -> BuildResult:
             dest = target / f.path
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(f.data)
-        readme = target / "README.md"
+        # beside the pack, never inside it: the README describes every area and
+        # would be read as evidence by `wellled review`
+        readme = out_root / f"{slug}.README.md"
     readme.write_bytes(readme_text)
     return BuildResult(slug, target, readme, tuple(built))
 

@@ -313,7 +313,8 @@ def test_folder_pack_when_zip_false(tmp_path):
     res = bp.build_pack(src, tmp_path / "out")
     assert res.output.is_dir()
     assert (res.output / "Risk" / "Corporate risk register.csv").is_file()
-    assert (res.output / "README.md").read_text(encoding="utf-8") == README
+    assert not (res.output / "README.md").exists(), "the README must not be read as part of the pack"
+    assert (tmp_path / "out" / "mh-testvale.README.md").read_text(encoding="utf-8") == README
 
 
 def test_row_with_wrong_cell_count_is_rejected(tmp_path):
