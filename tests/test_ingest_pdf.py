@@ -231,3 +231,35 @@ def test_line_joining_rules():
     assert join_lines("NHS-", "England") == "NHS-England"
     assert join_lines("first line", "second") == "first line second"
     assert fix_soft_hyphens("govern\ufffeance and self\ufffeassessment") == "governance and self-assessment"
+
+
+def _draw_grid(c: canvas.Canvas, top: float, rows: list[list[str]], xs=(72, 250, 350, 450)) -> None:
+    """A ruled table drawn line by line, rows of 18 pt from ``top`` down."""
+    bottom = top - 18 * len(rows)
+    for k in range(len(rows) + 1):
+        c.line(xs[0], top - 18 * k, xs[-1], top - 18 * k)
+    for x in xs:
+        c.line(x, top, x, bottom)
+    for k, row in enumerate(rows):
+        for x, cell in zip(xs, row, strict=False):
+            c.drawString(x + 4, top - 18 * k - 13, cell)
+
+
+def test_header_row_alone_at_foot_of_page(tmp_path: Path):
+    path = tmp_path / "ipr.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.drawString(72, 780, "The scorecard below shows performance for the month against each standard.")
+    _draw_grid(c, 90, [["Indicator", "Target", "Actual"]])
+    c.showPage()
+    _draw_grid(c, 800, [["Sickness absence", "4.0%", "5.1%"], ["Staff turnover", "10.0%", "9.2%"]])
+    c.drawString(72, 700, "The committee noted the scorecard and the actions to reduce sickness absence.")
+    c.showPage()
+    c.save()
+    d = load_document(path)
+    rows = [b for b in d.blocks if b.kind == BlockKind.TABLE_ROW.value]
+    assert [b.text for b in rows] == [
+        "Indicator: Sickness absence | Target: 4.0% | Actual: 5.1%",
+        "Indicator: Staff turnover | Target: 10.0% | Actual: 9.2%",
+    ]
+    assert all(b.page == 2 for b in rows)
+    assert "Indicator | Target | Actual" not in d.text

@@ -21,6 +21,7 @@ __all__ = [
     "numbered_heading_level",
     "strip_bullet",
     "split_header",
+    "looks_like_header_row",
     "pop_caption",
     "row_text",
 ]
@@ -189,7 +190,7 @@ def build_blocks(raw: list[RawBlock], *, promote_minor: bool = True) -> list[Blo
 _NUMERIC_CELL_RE = re.compile(r"[\d.,%£$€ ()+-]+")
 
 
-def _looks_like_header(cells: list[str]) -> bool:
+def looks_like_header_row(cells: list[str]) -> bool:
     """Header cells are short labels; a key/value table's first row is not a header."""
     filled = [c for c in cells if c]
     if not filled or any(_NUMERIC_CELL_RE.fullmatch(c) for c in filled):
@@ -221,7 +222,7 @@ def split_header(
         if [h.lower() for h in first] == [h.lower() for h in inherited]:
             return list(inherited), body_rows[1:]
         return list(inherited), body_rows
-    if not _looks_like_header(first):
+    if not looks_like_header_row(first):
         return [""] * len(first), body_rows
     header: list[str] = []
     for j, cell in enumerate(first):

@@ -308,6 +308,7 @@ class FileResult:
     fmt: str | None = None
     duplicate_of: str | None = None  # path_in_pack of the first file with these bytes
     peak_rss_mb: float | None = None  # peak resident memory of the worker, when measured
+    cpu_seconds: float | None = None  # CPU time of the worker, when measured
 
     @property
     def pages(self) -> int | None:

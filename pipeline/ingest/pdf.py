@@ -23,6 +23,7 @@ column by column) at hundreds of pages a second. This backend therefore:
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import functools
 import importlib.util
@@ -44,6 +45,7 @@ from pipeline.ingest._blocks import (
     build_blocks,
     looks_like_heading,
     minute_number,
+    looks_like_header_row,
     pop_caption,
     row_text,
     split_header,
@@ -129,6 +131,8 @@ class _Line:
     size: float
     bold: bool
     drop: bool = False
+    first: int = -1  # index of the first character in the pdfium text page
+    last: int = -1  # index of the last character
 
 
 @dataclass(slots=True)
@@ -256,7 +260,7 @@ class PdfBackend(ExtractingBackend):
             tp = page.get_textpage()
             try:
                 lines = self._lines(tp, c)
-                tables = _tables_from_edges(edges, tp, height) if len(edges) >= 4 and lines else []
+                tables = _tables_from_edges(edges, tp, height, lines) if len(edges) >= 4 and lines else []
             finally:
                 tp.close()
         finally:
@@ -306,6 +310,8 @@ class PdfBackend(ExtractingBackend):
                     fbottom=fb[1],
                     size=size,
                     bold=bold,
+                    first=fi,
+                    last=li,
                 )
             )
         return [ln for ln in lines if ln.text]
@@ -400,8 +406,12 @@ class PdfBackend(ExtractingBackend):
         raw: list[RawBlock] = []
         table_no = 0
         last_table: dict[str, Any] | None = None  # n_cols, header, ended_page (table was last on its page)
+        pending: RawBlock | None = None  # a table's header row alone at the foot of the last page
         for page in pages:
             items = _page_items(page)
+            if pending is not None and not (items and isinstance(items[0], _Table)):
+                raw.append(pending)
+                pending = None
             first_on_page = True
             right_edge = _right_edges(page)
             i = 0
@@ -432,6 +442,21 @@ class PdfBackend(ExtractingBackend):
                         and last_table["n_cols"] == len(item.rows[0])
                     )
                     cells = [[_cell(c) for c in r] for r in item.rows]
+                    if pending is not None and not cont:
+                        raw.append(pending)  # the lone header row was not continued after all
+                    pending = None
+                    if len(cells) == 1 and not cont:
+                        if i == len(items) - 1 and looks_like_header_row(cells[0]):
+                            # A header row alone at the foot of a page: its table goes on overleaf.
+                            last_table = {"n_cols": len(cells[0]), "header": [c or "" for c in cells[0]],
+                                          "ended_page": page.number, "rows": 0, "caption": None}  # fmt: skip
+                            pending = RawBlock(BlockKind.PARAGRAPH, " | ".join(c for c in cells[0] if c), page=page.number)
+                        else:
+                            table_no -= 1
+                            raw.append(RawBlock(BlockKind.PARAGRAPH, " | ".join(c for c in cells[0] if c), page=page.number))
+                        first_on_page = False
+                        i += 1
+                        continue
                     caption = last_table["caption"] if cont and last_table else None
                     if not cont:
                         caption, cells = pop_caption(cells)
@@ -491,6 +516,8 @@ class PdfBackend(ExtractingBackend):
                 para.append(line)
                 i += 1
             flush()
+        if pending is not None:
+            raw.append(pending)
         return raw
 
     @staticmethod
@@ -606,50 +633,48 @@ def _scan_objects(raw_page: Any, c: Any, height: float) -> tuple[list[dict[str, 
     return edges, images, form_paths
 
 
-class _PageChars:
-    """The characters of a page with their centres, for assigning text to table cells.
+class _TableChars:
+    """Characters of the text lines that cross a table, with their centres.
 
-    A character belongs to a cell when its centre is inside the cell (as in
-    pdfplumber); pdfium's own bounded-text call takes any character that
-    touches the rectangle, so descenders of the line above leak in.
+    A character belongs to a cell when its centre is inside the cell, as in
+    pdfplumber (pdfium's own bounded-text call takes any character whose box
+    touches the rectangle, so descenders from the line above leak in). Only
+    the lines over the table are measured, which keeps this cheap.
     """
 
-    def __init__(self, tp: Any, height: float) -> None:
-        import bisect
-
-        self._bisect = bisect
+    def __init__(self, tp: Any, lines: list[_Line], bbox: tuple[float, float, float, float], height: float) -> None:
+        x0, top, x1, bottom = bbox
+        y_hi, y_lo = height - top + 2, height - bottom - 2
         self.text = tp.get_text_range()
-        n = len(self.text)
-        ys: list[tuple[float, float, int]] = []
-        for i in range(n):
-            ch = self.text[i]
-            if ch in "\r\n":
+        chars: list[tuple[float, float, int]] = []
+        for ln in lines:
+            if ln.first < 0 or not (y_lo <= (ln.fbottom + ln.top) / 2 <= y_hi) or ln.x1 < x0 or ln.x0 > x1:
                 continue
-            left, bottom, right, top = tp.get_charbox(i)
-            if right <= left and ch != " ":
-                continue
-            ys.append((height - (bottom + top) / 2, (left + right) / 2, i))  # (centre y from top, centre x, index)
-        ys.sort()
-        self.chars = ys
-        self.keys = [c[0] for c in ys]
+            for i in range(ln.first, ln.last + 1):
+                if self.text[i] in "\r\n":
+                    continue
+                left, bot, right, tp_ = tp.get_charbox(i)
+                chars.append((height - (bot + tp_) / 2, (left + right) / 2, i))
+        chars.sort()
+        self.chars = chars
+        self.keys = [ch[0] for ch in chars]
 
     def text_in(self, bbox: tuple[float, float, float, float]) -> str:
         x0, top, x1, bottom = bbox
-        lo = self._bisect.bisect_left(self.keys, top)
-        hi = self._bisect.bisect_right(self.keys, bottom)
+        lo = bisect.bisect_left(self.keys, top)
+        hi = bisect.bisect_right(self.keys, bottom)
         idx = sorted(i for _, cx, i in self.chars[lo:hi] if x0 <= cx <= x1)
         out: list[str] = []
         prev = None
         for i in idx:
             if prev is not None and i != prev + 1:
-                gap = self.text[prev + 1 : i]
-                out.append("\n" if "\n" in gap else " ")
+                out.append("\n" if "\n" in self.text[prev + 1 : i] else " ")
             out.append(self.text[i])
             prev = i
         return "".join(out)
 
 
-def _tables_from_edges(edges: list[dict[str, Any]], tp: Any, height: float) -> list[_Table]:
+def _tables_from_edges(edges: list[dict[str, Any]], tp: Any, height: float, lines: list[_Line]) -> list[_Table]:
     """Tables from ruling lines with pdfplumber's table finder; cell text from pdfium."""
     from pdfplumber import utils
     from pdfplumber.table import (
@@ -675,9 +700,9 @@ def _tables_from_edges(edges: list[dict[str, Any]], tp: Any, height: float) -> l
     groups = cells_to_tables(intersections_to_cells(intersections))
     if not groups:
         return out
-    chars = _PageChars(tp, height)
     for group in groups:
         table = Table(None, group)  # type: ignore[arg-type]  # .rows needs no page
+        chars = _TableChars(tp, lines, table.bbox, height)
         rows: list[list[str | None]] = []
         for row in table.rows:
             # None marks a cell covered by a merged cell.
@@ -690,8 +715,10 @@ def _tables_from_edges(edges: list[dict[str, Any]], tp: Any, height: float) -> l
 
 
 def _is_real_table(rows: list[list[str | None]]) -> bool:
-    if len(rows) < 2 or max(len(r) for r in rows) < 2:
+    if not rows or max(len(r) for r in rows) < 2:
         return False
+    if len(rows) == 1:  # maybe a header row whose table goes on overleaf
+        return sum(1 for c in rows[0] if c and c.strip()) >= 2
     cells = [c for r in rows for c in r]
     filled = sum(1 for c in cells if c and c.strip())
     return filled >= max(3, len(cells) * 0.3)

@@ -190,20 +190,23 @@ def _set_limits(limits: Limits) -> None:
         log.debug("RLIMIT_CPU not set", exc_info=True)
 
 
-def _peak_rss_mb() -> float | None:
+def _usage() -> tuple[float | None, float | None]:
+    """(peak resident memory in MB, CPU seconds) of this process."""
     try:
         import resource
 
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime
     except (ImportError, OSError):  # pragma: no cover
-        return None
+        return None, None
 
 
 def _worker(conn: Any, sf: SourceFile, limits: Limits) -> None:
     _set_limits(limits)
     try:
         result = run_file(sf, limits)
-        result = replace(result, peak_rss_mb=_peak_rss_mb())
+        peak, cpu = _usage()
+        result = replace(result, peak_rss_mb=peak, cpu_seconds=cpu)
         conn.send(result)
     except MemoryError:
         try:
