@@ -141,7 +141,7 @@
         .then(function (r) { return r.json(); })
         .then(function (s) { if (s.status !== "running") { clearInterval(poll); location.reload(); } })
         .catch(function () {});
-    }, 3000);
+    }, 1500);
   }
 
   // open on the excerpt named in the address (#p-<id>)
