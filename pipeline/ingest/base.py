@@ -88,6 +88,7 @@ MANIFEST_FIELDS: tuple[str, ...] = (
     "container",
     "duplicate_of",
     "warnings",
+    "redacted",
     "seconds",
 )
 
@@ -333,6 +334,10 @@ class FileResult:
             "container": self.source.container or "",
             "duplicate_of": self.duplicate_of or "",
             "warnings": " | ".join(doc.warnings) if doc else "",
+            # personal data masked in this document's passages, e.g. "phone 2; email 1"
+            "redacted": "; ".join(f"{k} {v}" for k, v in (doc.meta.get("redacted") or {}).items() if v)
+            if doc
+            else "",
             "seconds": round(self.seconds, 3),
         }
 
