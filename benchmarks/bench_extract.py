@@ -228,8 +228,10 @@ def quality(texts: list[str], truth: dict) -> dict:
 
 
 def _usage() -> tuple[float, float]:
+    from pipeline.ingest.runner import peak_rss_mb
+
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+    return ru.ru_utime + ru.ru_stime, peak_rss_mb() or 0.0
 
 
 def measure(name: str, target: Path, out: Path) -> dict:

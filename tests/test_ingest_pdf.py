@@ -263,3 +263,30 @@ def test_header_row_alone_at_foot_of_page(tmp_path: Path):
     ]
     assert all(b.page == 2 for b in rows)
     assert "Indicator | Target | Actual" not in d.text
+
+
+def _tesseract_available() -> bool:
+    from pipeline.ingest.pdf import _ocr_available
+
+    return _ocr_available()
+
+
+@pytest.mark.skipif(not _tesseract_available(), reason="tesseract and pytesseract are an optional extra")
+def test_scanned_page_is_ocrd(tmp_path: Path):
+    import pypdfium2 as pdfium
+    from reportlab.lib.utils import ImageReader
+
+    text_pdf = tmp_path / "text.pdf"
+    c = canvas.Canvas(str(text_pdf), pagesize=A4)
+    c.setFont("Helvetica", 20)
+    c.drawString(72, 700, "The Board approved the Freedom to Speak Up policy.")
+    c.save()
+    image = pdfium.PdfDocument(str(text_pdf))[0].render(scale=200 / 72).to_pil()
+    scanned = tmp_path / "scanned.pdf"
+    c = canvas.Canvas(str(scanned), pagesize=A4)
+    c.drawImage(ImageReader(image), 0, 0, width=A4[0], height=A4[1])
+    c.save()
+    doc = load_document(scanned)
+    assert doc.meta["ocr_pages"] == [1]
+    assert "Freedom to Speak Up policy" in doc.text
+    assert any("OCR'd with tesseract" in w for w in doc.warnings)

@@ -228,7 +228,8 @@ class PdfBackend(ExtractingBackend):
             warnings.append(f"{which} {_ranges(no_text)} {'have' if len(no_text) > 1 else 'has'} no text layer (needs OCR)")
             meta["pages_needing_ocr"] = no_text
         if ocr_pages:
-            warnings.append(f"pages {_ranges(ocr_pages)} had no text layer and were OCR'd with tesseract")
+            which = "pages" if len(ocr_pages) > 1 else "page"
+            warnings.append(f"{which} {_ranges(ocr_pages)} had no text layer and {'were' if len(ocr_pages) > 1 else 'was'} OCR'd with tesseract")
             meta["ocr_pages"] = ocr_pages
 
         removed = self._drop_running_lines(pages)

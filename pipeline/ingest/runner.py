@@ -31,7 +31,7 @@ from pipeline.ingest.base import EXTENSION_FORMATS, FileResult, SourceFile, get_
 from pipeline.ingest.detect import detect_format, name_mismatch_warning
 from pipeline.limits import Limits
 
-__all__ = ["process_file", "run_file"]
+__all__ = ["process_file", "run_file", "peak_rss_mb"]
 
 log = logging.getLogger(__name__)
 
@@ -190,15 +190,37 @@ def _set_limits(limits: Limits) -> None:
         log.debug("RLIMIT_CPU not set", exc_info=True)
 
 
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process in MB (VmHWM; ru_maxrss where /proc is missing).
+
+    ru_maxrss survives exec and fork from the parent, so it can report a
+    parent's peak; VmHWM belongs to this process's own address space.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except (ImportError, OSError):  # pragma: no cover
+        return None
+
+
 def _usage() -> tuple[float | None, float | None]:
     """(peak resident memory in MB, CPU seconds) of this process."""
     try:
         import resource
 
         ru = resource.getrusage(resource.RUSAGE_SELF)
-        return ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime
+        cpu: float | None = ru.ru_utime + ru.ru_stime
     except (ImportError, OSError):  # pragma: no cover
-        return None, None
+        cpu = None
+    return peak_rss_mb(), cpu
 
 
 def _worker(conn: Any, sf: SourceFile, limits: Limits) -> None:
