@@ -23,7 +23,9 @@ from prefect.filesystems import LocalFileSystem
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.errors import PipelineError
-from pipeline.ingest import FileResult, SourceFile, discover_pack, finalise_results, process_file, write_outputs
+from pipeline.ingest import FileResult, SourceFile, discover_pack, process_file, write_outputs
+from pipeline.outputs import atomic_write_text
+from pipeline.review import finish_results, plan_sources
 from pipeline.limits import Limits
 
 __all__ = ["review_pack", "extract_file", "code_version", "set_progress", "make_task_runner"]
@@ -65,8 +67,7 @@ def code_version() -> str:
 def _extract_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     sf: SourceFile = parameters["source"]
     limits: Limits = parameters["limits"]
-    lim = hashlib.sha256(json.dumps(limits.to_dict() if hasattr(limits, "to_dict") else repr(limits),
-                                    sort_keys=True, default=str).encode()).hexdigest()[:8]
+    lim = hashlib.sha256(repr(limits).encode()).hexdigest()[:8]
     return f"extract-{sf.sha256 or sf.path_in_pack}-{parameters['version']}-{lim}-{sf.path_in_pack}"
 
 
@@ -171,6 +172,7 @@ def review_pack(
     trust_type: Optional[str] = None,
     pack_name: Optional[str] = None,
     limits: Optional[dict[str, Any]] = None,
+    redact: bool = True,
 ) -> dict[str, Any]:
     """Review one pack: every output in ``out``; returns a summary.
 
@@ -181,6 +183,8 @@ def review_pack(
         trust_type: acute, mental_health, community or ambulance (filters scoped requests).
         pack_name: name shown in the report (default: the pack's file name).
         limits: overrides of :class:`pipeline.limits.Limits` fields.
+        redact: mask personal data (NHS numbers, dates of birth, emails, phones,
+            postcodes) in passages, excerpts, reports and exports.
     """
     started = time.perf_counter()
     run_logger = get_run_logger()
@@ -189,15 +193,20 @@ def review_pack(
     lim = Limits(**(limits or {}))
     version = code_version()
     files = discover_task(pack, str(out_dir / ".staging"), lim)
+    # Extraction results are kept inside the run folder, so a re-run into the
+    # same folder re-reads only files that changed. Prefect needs the storage
+    # block saved (in its local database) before tasks may use it.
+    storage_name = "wellled-cache-" + hashlib.sha256(str(out_dir).encode()).hexdigest()[:16]
     storage = LocalFileSystem(basepath=str(out_dir / ".cache"))
+    storage.save(storage_name, overwrite=True)
     extract = extract_file.with_options(result_storage=storage)
-    todo = [sf for sf in files if sf.status is None]
+    todo, decided = plan_sources(files)
     futures = {sf.path_in_pack: extract.submit(sf, lim, version) for sf in todo}
     results: list[FileResult] = []
     states: dict[str, str] = {}
     for sf in files:
-        if sf.status is not None:  # refused at discovery (traversal, bomb, archive container...)
-            results.append(FileResult(source=sf, status=sf.status, reason=sf.reason))
+        if sf.path_in_pack in decided:  # refused at discovery, or a byte-for-byte copy of another file
+            results.append(decided[sf.path_in_pack])
             continue
         fut = futures[sf.path_in_pack]
         fut.wait()
@@ -210,7 +219,7 @@ def review_pack(
             reason = str(err).split(": ", 1)[-1] if isinstance(err, BaseException) else (state.message or "failed")
             run_logger.warning("%s failed: %s", sf.path_in_pack, reason)
             results.append(FileResult(source=sf, status="failed", reason=reason))
-    results = finalise_results(results)
+    results = finish_results(results, redact=redact)
     written = write_passages_task(results, str(out_dir))
     classified = classify_task(str(out_dir), model_dir)
     name = pack_name or Path(pack).name
@@ -228,5 +237,5 @@ def review_pack(
         "task_states": states,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    (out_dir / "run.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out_dir / "run.json", json.dumps(summary, indent=2) + "\n")
     return summary

@@ -16,13 +16,25 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from dataclasses import replace
+
 from pipeline.classify import tag_passages
+from pipeline.ingest import FileResult, SourceFile
+from pipeline.ingest.pack import mark_duplicate_passages
+from pipeline.redact import KINDS, redact_passage
 from pipeline.coverage import Coverage, compute_coverage
 from pipeline.framework import load_library
 from pipeline.outputs import write_tables, write_xlsx
 from pipeline.report import ReportContext, write_heatmap_png, write_report
 
-__all__ = ["read_jsonl", "classify_run", "write_review_outputs", "OUTPUT_FILES"]
+__all__ = [
+    "read_jsonl",
+    "plan_sources",
+    "finish_results",
+    "classify_run",
+    "write_review_outputs",
+    "OUTPUT_FILES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +58,57 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
         for line in fh:
             if line.strip():
                 yield json.loads(line)
+
+
+def plan_sources(files: list[SourceFile]) -> tuple[list[SourceFile], dict[str, FileResult]]:
+    """Split discovered files into those to read and those already decided.
+
+    Returns ``(to_read, decided)``: ``decided`` maps ``path_in_pack`` to a
+    result for files refused at discovery (traversal, bomb, zip container)
+    and for files whose bytes repeat an earlier file (status ``duplicate``).
+    """
+    first_by_sha: dict[str, str] = {}
+    to_read: list[SourceFile] = []
+    decided: dict[str, FileResult] = {}
+    for sf in files:
+        if sf.status is not None:
+            decided[sf.path_in_pack] = FileResult(sf, sf.status, sf.reason, fmt=sf.fmt)
+        elif sf.sha256 and sf.sha256 in first_by_sha:
+            first = first_by_sha[sf.sha256]
+            decided[sf.path_in_pack] = FileResult(sf, "duplicate", f"same content as {first}", duplicate_of=first)
+        else:
+            if sf.sha256:
+                first_by_sha[sf.sha256] = sf.path_in_pack
+            to_read.append(sf)
+    return to_read, decided
+
+
+def finish_results(results: list[FileResult], *, redact: bool = True) -> list[FileResult]:
+    """Mark passages repeated across documents and mask personal data.
+
+    With ``redact`` (the default), NHS numbers, dates of birth, emails, phone
+    numbers and postcodes are masked in every passage before anything is
+    written, and the counts per kind go into the document's
+    ``meta["redacted"]`` (the manifest's ``redacted`` column).
+    """
+    results = mark_duplicate_passages(results)
+    if not redact:
+        return results
+    out: list[FileResult] = []
+    for res in results:
+        if res.status != "ingested" or res.document is None:
+            out.append(res)
+            continue
+        counts = {k: 0 for k in KINDS}
+        passages = []
+        for p in res.passages:
+            new, c = redact_passage(p)
+            passages.append(new)
+            for k, v in c.items():
+                counts[k] += v
+        doc = replace(res.document, meta={**res.document.meta, "redacted": counts})
+        out.append(replace(res, passages=passages, document=doc))
+    return out
 
 
 def classify_run(run_dir: str | Path, model: Any, *, batch_size: int = 2000) -> int:

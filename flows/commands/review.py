@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
         name: Annotated[Optional[str], typer.Option(help="Name shown in the report (default: the pack's).")] = None,
         workers: Annotated[int, typer.Option(help="Files read at once (local processes).")] = 2,
         dask: Annotated[Optional[str], typer.Option(help="Address of a Dask scheduler to run per-file work on.")] = None,
+        no_redact: Annotated[bool, typer.Option("--no-redact", help="Keep personal data (NHS numbers, dates of "
+                                                 "birth, emails, phones, postcodes) for an authorised user.")] = False,
     ) -> None:
         """Review a pack: coverage tables, request list, lines of enquiry and report.html."""
         if not pack.exists():
@@ -55,7 +57,7 @@ def register(app: typer.Typer) -> None:
                 runner = review_flow.make_task_runner(workers, dask)
                 flow_fn = review_flow.review_pack.with_options(task_runner=runner)
                 summary = flow_fn(pack=str(pack), out=str(out), model_dir=str(model) if model else None,
-                                  trust_type=trust_type, pack_name=name)
+                                  trust_type=trust_type, pack_name=name, redact=not no_redact)
             except PipelineError as exc:
                 console.print(f"[bold red]error:[/] {exc}")
                 raise typer.Exit(code=1) from exc
