@@ -294,13 +294,21 @@ class PdfBackend(ExtractingBackend):
                 fb = lb = (0.0, 0.0, 0.0, 0.0)
             mid = (fi + li) // 2
             size = round(c.FPDFText_GetFontSize(raw, mid) * 2) / 2
-            c.FPDFText_GetFontInfo(raw, mid, buf, 96, ctypes.byref(flags))
-            name = buf.value
-            bold = fonts.get(name)
-            if bold is None:
-                lname = name.lower()
-                bold = any(w in lname for w in (b"bold", b"black", b"heavy", b"semibold", b"demi")) or bool(flags.value & 0x40000)
-                fonts[name] = bold
+
+            def is_bold(index: int) -> bool:
+                c.FPDFText_GetFontInfo(raw, index, buf, 96, ctypes.byref(flags))
+                name = buf.value
+                known = fonts.get(name)
+                if known is None:
+                    lname = name.lower()
+                    known = any(w in lname for w in (b"bold", b"black", b"heavy", b"semibold", b"demi")) or bool(
+                        flags.value & 0x40000
+                    )
+                    fonts[name] = known
+                return known
+
+            # A line is bold only when it is bold throughout (a bold name inside a sentence is not a heading).
+            bold = is_bold(mid) and is_bold(fi) and is_bold(li)
             lines.append(
                 _Line(
                     text=clean_line(fix_soft_hyphens(stripped.replace("\r", " ").replace("\n", " "))),
@@ -488,6 +496,14 @@ class PdfBackend(ExtractingBackend):
                 line = item
                 first_on_page = False
                 level = _heading_level(line, body_size, heading_sizes)
+                if (
+                    level is not None
+                    and para
+                    and line.size == para[-1].size
+                    and not para[-1].text.endswith(_SENTENCE_END)
+                    and _continues(para, line, pitch, right_edge)
+                ):
+                    level = None  # the sentence above runs on into this line: not a heading
                 if level is not None:
                     flush()
                     text = line.text
@@ -829,7 +845,9 @@ def _continues(para: list[_Line], line: _Line, pitch: dict[float, float], right_
         return False
     if _starts_item(line.text):
         return False
-    ends_sentence = prev.text.endswith(_SENTENCE_END)
+    if line.text[:1].islower():
+        return True  # a sentence does not start in lower case: same paragraph
+    ends_sentence = prev.text.endswith((".", "!", "?", ":", '."', ".”", ".)"))
     right = right_edge.get(int(para[0].x0 // 6), prev.x1)
     width = max(right - para[0].x0, 1.0)
     if ends_sentence and prev.x1 < right - 0.12 * width:
