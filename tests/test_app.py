@@ -173,9 +173,14 @@ def test_login_sets_a_signed_httponly_session(client):
     assert r.status_code == 303 and r.headers["location"] == "/run/calderbrook"
     cookie = [h for h in r.headers.get_list("set-cookie") if h.startswith("wellled_session=")][0]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=28800" in cookie
-    assert "alice" not in cookie.split(";")[0] or "." in cookie  # signed, not a bare name
     run = client.get("/run/calderbrook", headers=HTML)
     assert run.status_code == 200 and 'id="current-user">alice<' in run.text
+    value = client.cookies.get("wellled_session")
+    payload, stamp, signature = value.split(".")  # itsdangerous: data.timestamp.signature
+    tampered = f"{payload[:-2]}xx.{stamp}.{signature}"
+    client.cookies.clear()
+    client.cookies.set("wellled_session", tampered)
+    assert client.get("/run/calderbrook", headers=HTML).status_code == 303
 
 
 def test_wrong_password_and_forged_login_form_are_refused(client):
@@ -451,19 +456,22 @@ def test_retrain_page_without_a_retrain_function(client):
     assert page.status_code == 200 and "started without retraining" in page.text
 
 
-def test_retrain_button_feeds_the_exported_labels_to_the_flow(runs_dir, store, library):
+def test_retrain_button_feeds_the_exported_labels_to_the_flow(runs_dir, store, library, tmp_path):
     """A stand-in for flows.retrain.retrain reads the label file the way the flow does (load_labelled)."""
     seen: list[list] = []
+    models = tmp_path / "models"
+    models.mkdir()
 
     def stand_in(files: list[str], force: bool) -> dict:
         passages = load_labelled(files, library=library)
         seen.append(passages)
-        return {"version": "1.7", "promoted": not force, "model": "models/wellled-tagger-1.7", "train": len(passages),
-                "test": 0, "old": {"kloe": 0.7, "qs": 0.75}, "new": {"kloe": 0.72, "qs": 0.74}}
+        return {"version": "1.7", "promoted": force, "model": str(models / "wellled-tagger-1.7"),
+                "train": len(passages), "test": 0, "old": {"kloe": 0.7, "qs": 0.75}, "new": {"kloe": 0.72, "qs": 0.74}}
 
-    with make_client(runs_dir, store, retrain=stand_in) as c:
+    with make_client(runs_dir, store, retrain=stand_in, models_dir=models) as c:
         csrf = login(c, "alice")
         assert c.post("/retrain", data={"csrf_token": csrf}, headers=HTML).status_code == 400  # no labels yet
+        assert c.post("/retrain/promote", data={"csrf_token": csrf}, headers=HTML).status_code == 400  # no run yet
         decide(c, csrf, "p000036", "accept:W5")
         decide(c, csrf, "p000030", "not_evidence")
         assert "<b id=\"retrain-labelled\">2</b>" in c.get("/retrain", headers=HTML).text
@@ -471,11 +479,18 @@ def test_retrain_button_feeds_the_exported_labels_to_the_flow(runs_dir, store, l
         assert r.status_code == 303
         c.app.state.ctx.retrain.wait(30)
         page = c.get("/retrain", headers=HTML).text
+        # worse on qs, so the flow did not promote; the page shows the figures and offers to promote anyway
+        assert 'id="promoted">not promoted' in page and "+0.0200" in page and "-0.0100" in page
+        assert 'id="promote-form"' in page and not (models / "DEFAULT").exists()
+        r = c.post("/retrain/promote", data={"csrf_token": csrf}, headers=HTML)
+        assert r.status_code == 303
+        assert (models / "DEFAULT").read_text().strip() == "wellled-tagger-1.7"
+        page = c.get("/retrain", headers=HTML).text
+        assert 'id="promoted">promoted to default</b> by alice' in page and 'id="promote-form"' not in page
     assert [p.id for p in seen[0]] == ["calderbrook/p000030", "calderbrook/p000036"]
-    assert 'id="promoted">promoted to default' in page
-    assert "+0.0200" in page and "-0.0100" in page
     state = json.loads((runs_dir / ".wellled" / "retrain" / "last.json").read_text())
     assert state["status"] == "done" and state["user"] == "alice" and state["passages"] == 2
+    assert state["promoted_by"] == "alice" and state["result"]["promoted"]
 
 
 # ----------------------------------------------------------------------- CLI

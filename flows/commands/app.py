@@ -15,6 +15,8 @@ console = Console(stderr=True)
 
 RunsOption = Annotated[Optional[Path], typer.Option("--runs", help="Folder of review runs (each a `wellled review` "
                                                                     "output folder).")]
+ModelsOption = Annotated[Optional[Path], typer.Option("--models", help="Models folder (default: the repo's "
+                                                                        "models/; its DEFAULT is the current model).")]
 DbOption = Annotated[Optional[str], typer.Option("--db", envvar="WELLLED_DB_URL",
                                                  help="Label database URL (default: SQLite in <runs>/.wellled/; "
                                                       "postgresql+psycopg://user:pw@host/db for a shared server).")]
@@ -50,12 +52,17 @@ def _open_store(runs: Optional[Path], db: Optional[str]) -> Any:
         raise _fail(f"cannot open the label database ({type(exc).__name__}: {exc})") from exc
 
 
-def run_retrain(label_files: list[str], force: bool) -> dict[str, Any]:
-    """The retrain flow on the committed corpus plus ``label_files`` (what the app's button runs)."""
-    from flows.retrain import retrain
-    from pipeline.corpus import LABELLED_DIR
+def make_retrain(models_dir: Optional[Path] = None) -> Any:
+    """A function running the retrain flow on the committed corpus plus label files (the app's button)."""
 
-    return retrain(labels=[str(LABELLED_DIR), *label_files], force=force)
+    def run_retrain(label_files: list[str], force: bool) -> dict[str, Any]:
+        from flows.retrain import retrain
+        from pipeline.corpus import LABELLED_DIR
+
+        return retrain(labels=[str(LABELLED_DIR), *label_files], force=force,
+                       models_dir=str(models_dir) if models_dir else None)
+
+    return run_retrain
 
 
 def _print_conflicts(conflicts: list[Any], limit: int = 50) -> None:
@@ -103,6 +110,7 @@ def register(app: typer.Typer) -> None:
         secure_cookies: Annotated[bool, typer.Option(help="Send cookies over HTTPS only (behind a TLS proxy).")]
         = False,
         retrain: Annotated[bool, typer.Option(help="Offer the Retrain button.")] = True,
+        models: ModelsOption = None,
     ) -> None:
         """Serve the review runs under --runs: pick a run, read excerpts, accept or reject tags."""
         if ctx.invoked_subcommand is not None:
@@ -122,7 +130,8 @@ def register(app: typer.Typer) -> None:
             raise _fail("no users yet: add one with `wellled app adduser NAME --runs DIR` (or use --local)")
         try:
             settings = AppSettings(runs_dir=runs, db_url=store.url, local=local, session_hours=session_hours,
-                                   secure_cookies=secure_cookies, retrain=run_retrain if retrain else None)
+                                   secure_cookies=secure_cookies, retrain=make_retrain(models) if retrain else None,
+                                   models_dir=models)
         except ValueError as exc:
             raise _fail(exc) from exc
         api = create_app(settings, store=store)
@@ -226,6 +235,7 @@ def register(app: typer.Typer) -> None:
         db: DbOption = None,
         force: Annotated[bool, typer.Option(help="Promote the new model even if it is worse.")] = False,
         keep: Annotated[Optional[Path], typer.Option(help="Also keep the exported labels here.")] = None,
+        models: ModelsOption = None,
     ) -> None:
         """Retrain on the committed corpus plus every run's labels; show old vs new macro F1."""
         import tempfile
@@ -247,7 +257,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"retraining on the corpus + {len(result.training)} labelled passages "
                           "(this takes a few minutes)...")
             try:
-                summary = run_retrain([str(path)], force)
+                summary = make_retrain(models)([str(path)], force)
             except PipelineError as exc:
                 raise _fail(exc) from exc
         table = Table(title=f"retrain: {summary['version']}")

@@ -88,6 +88,30 @@ class RetrainJob:
             self._state.update(update)
             self._save()
 
+    def promote(self, models_dir: Path | None, *, user: str) -> str:
+        """Make the last run's model the default after all (it was not promoted: worse on macro F1).
+
+        Returns:
+            The promoted model's folder.
+
+        Raises:
+            ValueError: there is no finished, unpromoted run.
+        """
+        from pipeline.model import set_default_model
+
+        with self._lock:
+            result = self._state.get("result") or {}
+            if self._state.get("status") != "done" or not result.get("model"):
+                raise ValueError("no finished retrain run to promote")
+            if result.get("promoted"):
+                raise ValueError(f"{result['model']} is already the default")
+            set_default_model(result["model"], models_dir)
+            result["promoted"] = True
+            self._state["promoted_by"] = user
+            self._state["promoted_at"] = _now()
+            self._save()
+            return str(result["model"])
+
     def wait(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)

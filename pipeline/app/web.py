@@ -105,7 +105,6 @@ class App:
         self.templates.env.filters["quote"] = lambda s: quote(str(s), safe="")
         self.retrain = RetrainJob(self.settings.retrain, self.settings.state_dir / "retrain" / "last.json")
         self.area_ids = self.library.area_ids()
-        self.kloe_ids = self.library.area_ids("kloe")
 
     # -- rendering --------------------------------------------------------------
     def area_title(self, area_id: str) -> str:
@@ -137,7 +136,7 @@ class App:
             if lbl in self.area_ids and lbl not in shown:
                 shown.append(lbl)
         for v in verdicts.values():
-            for lbl, act in v.decisions.items():
+            for lbl in v.decisions:
                 if lbl in self.area_ids and lbl not in shown:
                     shown.append(lbl)
         mine = verdicts.get(user)
@@ -162,7 +161,6 @@ class App:
                 "score": scores.get(lbl),
                 "model": lbl in model,
                 "state": state,
-                "included": state in ("accepted", "model"),
                 "others": [(u, lbl in v.labels) for u, v in sorted(others.items())],
             })
         order = {a: i for i, a in enumerate(self.area_ids)}
@@ -467,6 +465,14 @@ def create_app(settings: AppSettings, *, store: LabelStore | None = None) -> Fas
         write_jsonl(path, export.training)
         ctx.retrain.start(path, passages=len(export.training), force=form.get("force") == "1",
                           user=_user(request))
+        return RedirectResponse("/retrain", status_code=303)
+
+    @api.post("/retrain/promote", dependencies=csrf)
+    def retrain_promote(request: Request) -> Response:
+        try:
+            ctx.retrain.promote(ctx.settings.models_dir, user=_user(request))
+        except ValueError as exc:
+            raise StarletteHTTPException(status_code=400, detail=str(exc)) from exc
         return RedirectResponse("/retrain", status_code=303)
 
     @api.get("/retrain/status")
