@@ -199,7 +199,8 @@ def test_login_is_throttled_after_repeated_failures(client):
     for _ in range(5):
         page = client.get("/login", headers=HTML)
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        assert client.post("/login", data={"username": "bob", "password": "guess", "csrf_token": token}).status_code == 401
+        r = client.post("/login", data={"username": "bob", "password": "guess", "csrf_token": token})
+        assert r.status_code == 401
     page = client.get("/login", headers=HTML)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     r = client.post("/login", data={"username": "bob", "password": PASSWORDS["bob"], "csrf_token": token})
@@ -331,9 +332,9 @@ def test_decisions_show_on_the_page_for_each_user(client, runs_dir, store):
 def test_bad_decisions_are_refused(client):
     csrf = login(client, "alice")
     h = {**JSON, "x-csrf-token": csrf}
-    assert client.post(f"/run/{RUN}/label", data={"passage_id": "p999999", "do": "accept:W5"}, headers=h).status_code == 404
-    assert client.post(f"/run/{RUN}/label", data={"passage_id": "p000001", "do": "accept:W9"}, headers=h).status_code == 400
-    assert client.post(f"/run/{RUN}/label", data={"passage_id": "p000001", "do": "bless:W3"}, headers=h).status_code == 400
+    for pid, do, code in (("p999999", "accept:W5", 404), ("p000001", "accept:W9", 400), ("p000001", "bless:W3", 400)):
+        r = client.post(f"/run/{RUN}/label", data={"passage_id": pid, "do": do}, headers=h)
+        assert r.status_code == code, (pid, do, r.text)
 
 
 def test_suggested_next_is_the_least_certain_passages_not_yet_decided(client, runs_dir, store):
