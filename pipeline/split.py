@@ -262,7 +262,7 @@ def split_passages(doc: Document, max_sentences: int = 5, max_chars: int = 1200)
                 sheet=first.sheet,
                 row=first.row,
                 location=first.location,
-                heading_path=tuple(c.heading_path) + tuple(c.extra_heading),
+                heading_path=c.heading_path + c.extra_heading if c.extra_heading else c.heading_path,
                 char_start=c.start,
                 char_end=c.end,
             )

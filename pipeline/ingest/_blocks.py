@@ -88,17 +88,19 @@ class HeadingTracker:
     ordinary heading and replace one another.
     """
 
-    MINUTE_LEVEL = 100
+    MINUTE_LEVEL = 10_000
 
     def __init__(self) -> None:
         self._stack: list[tuple[int, str]] = []
+        self._path: tuple[str, ...] = ()
 
     def push(self, level: int, text: str) -> tuple[str, ...]:
         """Enter a heading; return the path *above* it (its ancestors)."""
         while self._stack and self._stack[-1][0] >= level:
             self._stack.pop()
-        ancestors = self.path
+        ancestors = tuple(t for _, t in self._stack)
         self._stack.append((level, text))
+        self._path = ancestors + (text,)
         return ancestors
 
     def push_minute(self, text: str) -> tuple[str, ...]:
@@ -109,11 +111,12 @@ class HeadingTracker:
 
     @property
     def path(self) -> tuple[str, ...]:
-        return tuple(t for _, t in self._stack)
+        """The current path (one shared tuple until the next heading)."""
+        return self._path
 
 
 #: Level of a heading recognised only as a short standalone line.
-MINOR_LEVEL = 150
+MINOR_LEVEL = 15_000
 
 
 @dataclass(slots=True)
@@ -181,7 +184,7 @@ def build_blocks(raw: list[RawBlock], *, promote_minor: bool = True) -> list[Blo
                 sheet=rb.sheet,
                 row=rb.row,
                 location=rb.location,
-                heading_path=tracker.path + rb.context,
+                heading_path=tracker.path + rb.context if rb.context else tracker.path,
             )
         )
     return out

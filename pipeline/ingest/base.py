@@ -225,7 +225,9 @@ def assemble_document(
     parts: list[str] = []
     blocks: list[Block] = []
     pos = 0
-    for block in extraction.blocks:
+    source = extraction.blocks
+    for k, block in enumerate(source):
+        source[k] = None  # type: ignore[call-overload]  # let the raw block go as we go (long files)
         text = _clean_block_text(block.kind, block.text)
         if not text:
             continue
@@ -236,7 +238,9 @@ def assemble_document(
         parts.append(text)
         blocks.append(replace(block, text=text, char_start=pos, char_end=pos + len(text)))
         pos += len(text)
+    source.clear()
     text = "".join(parts)
+    del parts
     file_name = source_path.rsplit("/", 1)[-1]
     title = detect_title(extraction.title, blocks, file_name)
     doc_type = detect_doc_type(file_name, title, blocks, source_path=source_path)

@@ -31,7 +31,7 @@ import logging
 import math
 import re
 import shutil
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,6 +40,7 @@ from pipeline.document import BlockKind, SourceFormat
 from pipeline.errors import DocumentLoadError, ResourceLimitError
 from pipeline.ingest._blocks import (
     BULLET_RE,
+    HeadingTracker,
     NUMBERED_HEADING_RE,
     RawBlock,
     build_blocks,
@@ -198,6 +199,24 @@ class PdfBackend(ExtractingBackend):
             raise DocumentLoadError(f"corrupt or unreadable PDF ({msg})") from exc
         warnings: list[str] = []
         meta: dict[str, Any] = {}
+        stats = _FontStats()
+        running = _RunningLines(window=RUNNING_WINDOW)
+        assembler = _Assembler(stats)
+        buffer: deque[_Page] = deque()
+        no_text: list[int] = []
+        ocr_pages: list[int] = []
+        plumber_pages: list[int] = []
+        table_pages = 0
+
+        def finish_page(page: _Page) -> None:
+            nonlocal table_pages
+            running.drop(page)
+            if page.needs_plumber:  # rulings inside form XObjects: let pdfplumber parse this page
+                self._find_tables(path, [page], warnings)
+                plumber_pages.append(page.number)
+            table_pages += bool(page.tables)
+            assembler.add_page(page)
+
         try:
             n = len(pdf)
             if n == 0:
@@ -209,9 +228,8 @@ class PdfBackend(ExtractingBackend):
             except Exception:  # noqa: BLE001 - metadata is optional
                 md = {}
             title = md.get("Title")
-            pages: list[_Page] = []
-            no_text: list[int] = []
-            ocr_pages: list[int] = []
+            # Pages stream through a window: a page is laid out once the pages
+            # RUNNING_WINDOW after it are read, so memory does not grow with length.
             for i in range(n):
                 page = self._read_page(pdf, i)
                 if not page.lines and page.images:
@@ -220,7 +238,13 @@ class PdfBackend(ExtractingBackend):
                         ocr_pages.append(i + 1)
                     else:
                         no_text.append(i + 1)
-                pages.append(page)
+                stats.add(page)
+                running.add(page)
+                buffer.append(page)
+                while buffer and buffer[0].number + RUNNING_WINDOW <= page.number:
+                    finish_page(buffer.popleft())
+            while buffer:
+                finish_page(buffer.popleft())
         finally:
             pdf.close()
         if no_text:
@@ -229,27 +253,21 @@ class PdfBackend(ExtractingBackend):
             meta["pages_needing_ocr"] = no_text
         if ocr_pages:
             which = "pages" if len(ocr_pages) > 1 else "page"
-            warnings.append(f"{which} {_ranges(ocr_pages)} had no text layer and {'were' if len(ocr_pages) > 1 else 'was'} OCR'd with tesseract")
+            verb = "were" if len(ocr_pages) > 1 else "was"
+            warnings.append(f"{which} {_ranges(ocr_pages)} had no text layer and {verb} OCR'd with tesseract")
             meta["ocr_pages"] = ocr_pages
-
-        removed = self._drop_running_lines(pages)
-        if removed:
-            meta["running_lines_removed"] = removed
-        fallback = [p for p in pages if p.needs_plumber]
-        if fallback:  # rulings inside form XObjects: let pdfplumber parse those pages
-            self._find_tables(path, fallback, warnings)
-            meta["pdfplumber_pages"] = [p.number for p in fallback]
-        meta["table_pages"] = sum(1 for p in pages if p.tables)
-        raw = self._assemble(pages)
+        if running.removed:
+            meta["running_lines_removed"] = sorted(running.removed)[:20]
+        if plumber_pages:
+            meta["pdfplumber_pages"] = plumber_pages
+        meta["table_pages"] = table_pages
         return Extraction(
-            blocks=build_blocks(raw),
+            blocks=build_blocks(assembler.finish()),
             page_count=n,
             title=title,
             warnings=warnings,
             meta=meta,
         )
-
-    # ------------------------------------------------------------------ page reading
 
     def _read_page(self, pdf: Any, index: int) -> _Page:
         import pypdfium2.raw as c
@@ -350,38 +368,6 @@ class PdfBackend(ExtractingBackend):
 
     # ------------------------------------------------------------------ running headers/footers
 
-    @staticmethod
-    def _drop_running_lines(pages: list[_Page]) -> list[str]:
-        """Mark running headers, footers and page numbers as dropped."""
-        band_lines: list[list[tuple[_Line, str]]] = []
-        counts: Counter[str] = Counter()
-        for page in pages:
-            if not page.lines:
-                band_lines.append([])
-                continue
-            by_y = sorted(page.lines, key=lambda ln: -ln.top)
-            top_band = [ln for ln in by_y[:3] if ln.fbottom >= page.height * 0.80]
-            bottom_band = [ln for ln in by_y[-3:] if ln.top <= page.height * 0.20]
-            cands = []
-            seen: set[str] = set()
-            for band, group in (("top", top_band), ("bottom", bottom_band)):
-                for ln in group:
-                    key = band + ":" + _DIGITS_RE.sub("#", " ".join(ln.text.lower().split()))
-                    cands.append((ln, key))
-                    if key not in seen:
-                        seen.add(key)
-                        counts[key] += 1
-            band_lines.append(cands)
-        n_text_pages = sum(1 for p in pages if p.lines)
-        threshold = max(2, math.ceil(n_text_pages * 0.5))
-        removed: set[str] = set()
-        for cands in band_lines:
-            for ln, key in cands:
-                if _PAGE_NUMBER_RE.match(key.split(":", 1)[1]) or (n_text_pages >= 2 and counts[key] >= threshold):
-                    ln.drop = True
-                    removed.add(ln.text)
-        return sorted(removed)[:20]
-
     # ------------------------------------------------------------------ tables
 
     def _find_tables(self, path: Path, candidates: list[_Page], warnings: list[str]) -> None:
@@ -408,153 +394,262 @@ class PdfBackend(ExtractingBackend):
         except Exception as exc:  # noqa: BLE001
             warnings.append(f"tables not read ({type(exc).__name__}: {exc})")
 
-    # ------------------------------------------------------------------ layout to blocks
 
-    def _assemble(self, pages: list[_Page]) -> list[RawBlock]:
-        body_size, heading_sizes, pitch = _font_stats(pages)
-        raw: list[RawBlock] = []
-        table_no = 0
-        last_table: dict[str, Any] | None = None  # n_cols, header, ended_page (table was last on its page)
-        pending: RawBlock | None = None  # a table's header row alone at the foot of the last page
-        for page in pages:
-            items = _page_items(page)
-            if pending is not None and not (items and isinstance(items[0], _Table)):
-                raw.append(pending)
-                pending = None
-            first_on_page = True
-            right_edge = _right_edges(page)
-            i = 0
-            para: list[_Line] = []
+#: Pages either side of a page that decide whether its top and bottom lines are running heads.
+RUNNING_WINDOW = 10
 
-            def flush() -> None:
-                nonlocal para
-                if not para:
-                    return
-                text = ""
-                for ln in para:
-                    text = join_lines(text, ln.text)
-                kind = _paragraph_kind(text)
-                if kind is BlockKind.LIST_ITEM and text[:1] in "•▪◦●○■□►‣⁃∙·":
-                    text = text[1:].lstrip()
-                self._append_paragraph(raw, RawBlock(kind, text, page=page.number))
-                para = []
 
-            while i < len(items):
-                item = items[i]
-                if isinstance(item, _Table):
-                    flush()
-                    table_no += 1
-                    cont = (
-                        last_table is not None
-                        and first_on_page
-                        and last_table["ended_page"] == page.number - 1
-                        and last_table["n_cols"] == len(item.rows[0])
-                    )
-                    cells = [[_cell(c) for c in r] for r in item.rows]
-                    if pending is not None and not cont:
-                        raw.append(pending)  # the lone header row was not continued after all
-                    pending = None
-                    if len(cells) == 1 and not cont:
-                        if i == len(items) - 1 and looks_like_header_row(cells[0]):
-                            # A header row alone at the foot of a page: its table goes on overleaf.
-                            last_table = {"n_cols": len(cells[0]), "header": [c or "" for c in cells[0]],
-                                          "ended_page": page.number, "rows": 0, "caption": None}  # fmt: skip
-                            pending = RawBlock(BlockKind.PARAGRAPH, " | ".join(c for c in cells[0] if c), page=page.number)
-                        else:
-                            table_no -= 1
-                            raw.append(RawBlock(BlockKind.PARAGRAPH, " | ".join(c for c in cells[0] if c), page=page.number))
-                        first_on_page = False
-                        i += 1
-                        continue
-                    caption = last_table["caption"] if cont and last_table else None
-                    if not cont:
-                        caption, cells = pop_caption(cells)
-                    header, body = split_header(cells, last_table["header"] if cont and last_table else None)
-                    context = (caption,) if caption else ()
-                    if cont:
-                        table_no -= 1
-                    tno = table_no
-                    first_row = last_table["rows"] + 1 if cont and last_table else 1
-                    for r, row in enumerate(body, start=first_row):
-                        text = row_text(header, row)
-                        if text:
-                            raw.append(
-                                RawBlock(
-                                    BlockKind.TABLE_ROW, text, page=page.number, location=f"table {tno}, row {r}", context=context
-                                )
-                            )
-                    last_table = {
-                        "n_cols": len(item.rows[0]),
-                        "header": header,
-                        "ended_page": page.number if i == len(items) - 1 else -1,
-                        "rows": first_row - 1 + len(body),
-                        "caption": caption,
-                    }
-                    first_on_page = False
-                    i += 1
-                    continue
-                line = item
+class _RunningLines:
+    """Running headers, footers and page numbers, found over a window of pages.
+
+    A line in the top or bottom band of a page (its three highest or lowest
+    lines, within the top or bottom fifth) is running when the same line,
+    digits ignored, sits in the same band on at least half the pages within
+    ``window`` pages either side (at least two). Annual reports change their
+    running header section by section; a window follows that. Page-number
+    lines ("Page 3 of 12", "- 3 -", "iv") are always dropped.
+    """
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.keys: dict[int, set[str]] = {}  # page number -> band keys (kept for every page: small)
+        self.cands: dict[int, list[tuple[_Line, str]]] = {}  # for pages not yet laid out
+        self.removed: set[str] = set()
+
+    def add(self, page: _Page) -> None:
+        cands: list[tuple[_Line, str]] = []
+        if page.lines:
+            by_y = sorted(page.lines, key=lambda ln: -ln.top)
+            top_band = [ln for ln in by_y[:3] if ln.fbottom >= page.height * 0.80]
+            bottom_band = [ln for ln in by_y[-3:] if ln.top <= page.height * 0.20]
+            for band, group in (("top", top_band), ("bottom", bottom_band)):
+                for ln in group:
+                    cands.append((ln, band + ":" + _DIGITS_RE.sub("#", " ".join(ln.text.lower().split()))))
+        self.keys[page.number] = {k for _, k in cands} if page.lines else set()
+        self.cands[page.number] = cands
+
+    def drop(self, page: _Page) -> None:
+        """Mark the running lines of ``page`` (needs the pages up to ``window`` after it added)."""
+        cands = self.cands.pop(page.number, [])
+        lo, hi = page.number - self.window, page.number + self.window
+        near = [self.keys[p] for p in range(lo, hi + 1) if p in self.keys and self.keys[p]]
+        threshold = max(2, math.ceil(len(near) * 0.5))
+        for ln, key in cands:
+            if _PAGE_NUMBER_RE.match(key.split(":", 1)[1]) or (
+                len(near) >= 2 and sum(1 for ks in near if key in ks) >= threshold
+            ):
+                ln.drop = True
+                if len(self.removed) < 200:
+                    self.removed.add(ln.text)
+
+
+class _FontStats:
+    """Font sizes and line spacing seen so far: body size, heading sizes, usual pitch."""
+
+    def __init__(self) -> None:
+        self.sizes: Counter[float] = Counter()
+        self.pitches: dict[float, Counter[float]] = defaultdict(Counter)
+        self._cached: tuple[float, frozenset[float], dict[float, float]] | None = None
+
+    def add(self, page: _Page) -> None:
+        prev: _Line | None = None
+        for ln in page.lines:
+            self.sizes[ln.size] += len(ln.text)
+            if prev is not None and prev.size == ln.size:
+                gap = prev.bottom - ln.fbottom
+                if ln.size * 0.8 <= gap <= ln.size * 2.5:
+                    self.pitches[ln.size][round(gap * 2) / 2] += 1
+            prev = ln
+        self._cached = None
+
+    def _compute(self) -> tuple[float, frozenset[float], dict[float, float]]:
+        if self._cached is None:
+            body = self.sizes.most_common(1)[0][0] if self.sizes else 10.0
+            headings = frozenset(s for s in self.sizes if s >= body * 1.15 and s > 0)
+            pitch = {s: cnt.most_common(1)[0][0] for s, cnt in self.pitches.items() if cnt}
+            self._cached = (body, headings, pitch)
+        return self._cached
+
+    @property
+    def body(self) -> float:
+        return self._compute()[0]
+
+    @property
+    def heading_sizes(self) -> frozenset[float]:
+        return self._compute()[1]
+
+    @property
+    def pitch(self) -> dict[float, float]:
+        return self._compute()[2]
+
+
+def _size_level(size: float) -> int:
+    """Heading level from font size alone: larger type, higher level (smaller number).
+
+    Stable while pages stream in, unlike a rank among the sizes seen so far.
+    """
+    return int(round(1000 - size * 10))
+
+
+class _Assembler:
+    """Lays pages out into raw blocks, one page at a time, in reading order.
+
+    Keeps what must cross page breaks: a table running over onto the next
+    page (its header and row count), a header row left alone at the foot of
+    a page, and the paragraph a page break cut in two.
+    """
+
+    def __init__(self, stats: _FontStats) -> None:
+        self.stats = stats
+        self.raw: list[RawBlock] = []
+        self.table_no = 0
+        self.last_table: dict[str, Any] | None = None  # n_cols, header, ended_page, rows, caption
+        self.pending: RawBlock | None = None  # a lone header row at the foot of the last page
+
+    def finish(self) -> list[RawBlock]:
+        if self.pending is not None:
+            self.raw.append(self.pending)
+            self.pending = None
+        return self.raw
+
+    def add_page(self, page: _Page) -> None:
+        raw = self.raw
+        items = _page_items(page)
+        if self.pending is not None and not (items and isinstance(items[0], _Table)):
+            raw.append(self.pending)
+            self.pending = None
+        body, heading_sizes, pitch = self.stats.body, self.stats.heading_sizes, self.stats.pitch
+        right_edge = _right_edges(page)
+        first_on_page = True
+        para: list[_Line] = []
+
+        def flush() -> None:
+            if not para:
+                return
+            text = ""
+            for ln in para:
+                text = join_lines(text, ln.text)
+            kind = _paragraph_kind(text)
+            if kind is BlockKind.LIST_ITEM and text[:1] in "•▪◦●○■□►‣⁃∙·":
+                text = text[1:].lstrip()
+            _append_paragraph(raw, RawBlock(kind, text, page=page.number))
+            para.clear()
+
+        i = 0
+        while i < len(items):
+            item = items[i]
+            if isinstance(item, _Table):
+                flush()
+                self._add_table(item, page, first_on_page, last=i == len(items) - 1)
                 first_on_page = False
-                level = _heading_level(line, body_size, heading_sizes)
-                if (
-                    level is not None
-                    and para
-                    and line.size == para[-1].size
-                    and not para[-1].text.endswith(_SENTENCE_END)
-                    and _continues(para, line, pitch, right_edge)
-                ):
-                    level = None  # the sentence above runs on into this line: not a heading
-                if level is not None:
-                    flush()
-                    text = line.text
-                    j = i + 1
-                    # multi-line heading: same style, close below
-                    while (
-                        j < len(items)
-                        and isinstance(items[j], _Line)
-                        and items[j].size == line.size
-                        and items[j].bold == line.bold
-                        and 0 < items[j - 1].bottom - items[j].fbottom <= line.size * 1.6
-                        and len(text) + len(items[j].text) <= 200
-                        and not _starts_item(items[j].text)
-                    ):
-                        text = join_lines(text, items[j].text)
-                        j += 1
-                    if level >= 90 and not looks_like_heading(text, max_words=20):
-                        # A bold paragraph, not a heading.
-                        para.extend(items[i:j])  # type: ignore[arg-type]
-                        flush()
-                    else:
-                        raw.append(RawBlock(BlockKind.HEADING, text, page=page.number, level=level))
-                    i = j
-                    continue
-                if para and not _continues(para, line, pitch, right_edge):
-                    flush()
-                para.append(line)
                 i += 1
-            flush()
-        if pending is not None:
-            raw.append(pending)
-        return raw
+                continue
+            line = item
+            first_on_page = False
+            found = _heading_level(line, body, heading_sizes)
+            if (
+                found is not None
+                and para
+                and line.size == para[-1].size
+                and not para[-1].text.endswith(_SENTENCE_END)
+                and _continues(para, line, pitch, right_edge)
+            ):
+                found = None  # the sentence above runs on into this line: not a heading
+            if found is not None:
+                level, tentative = found
+                flush()
+                text = line.text
+                j = i + 1
+                # A heading over several lines: same style, close below.
+                while (
+                    j < len(items)
+                    and isinstance(items[j], _Line)
+                    and items[j].size == line.size
+                    and items[j].bold == line.bold
+                    and 0 < items[j - 1].bottom - items[j].fbottom <= line.size * 1.6
+                    and len(text) + len(items[j].text) <= 200
+                    and not _starts_item(items[j].text)
+                ):
+                    text = join_lines(text, items[j].text)
+                    j += 1
+                if tentative and not looks_like_heading(text, max_words=20):
+                    para.extend(items[i:j])  # type: ignore[arg-type]  # a bold paragraph, not a heading
+                    flush()
+                else:
+                    raw.append(RawBlock(BlockKind.HEADING, text, page=page.number, level=level))
+                i = j
+                continue
+            if para and not _continues(para, line, pitch, right_edge):
+                flush()
+            para.append(line)
+            i += 1
+        flush()
 
-    @staticmethod
-    def _append_paragraph(raw: list[RawBlock], block: RawBlock) -> None:
-        """Append, joining a paragraph that a page break cut in two."""
-        prev = raw[-1] if raw else None
-        if (
-            prev is not None
-            and block.page is not None
-            and prev.page is not None
-            and (prev.page_end or prev.page) == block.page - 1
-            and prev.kind in (BlockKind.PARAGRAPH, BlockKind.LIST_ITEM, BlockKind.MINUTE_ITEM)
-            and block.kind is BlockKind.PARAGRAPH
-            and not prev.text.rstrip().endswith(_SENTENCE_END + ('"', "”", ")"))
-            and (block.text[:1].islower() or prev.text.endswith("-"))
-        ):
-            prev.text = join_lines(prev.text, block.text)
-            prev.page_end = block.page
+    def _add_table(self, item: _Table, page: _Page, first_on_page: bool, *, last: bool) -> None:
+        raw = self.raw
+        last_table = self.last_table
+        self.table_no += 1
+        cont = (
+            last_table is not None
+            and first_on_page
+            and last_table["ended_page"] == page.number - 1
+            and last_table["n_cols"] == len(item.rows[0])
+        )
+        cells = [[_cell(c) for c in r] for r in item.rows]
+        if self.pending is not None and not cont:
+            raw.append(self.pending)  # the lone header row was not continued after all
+        self.pending = None
+        if len(cells) == 1 and not cont:
+            joined = " | ".join(c for c in cells[0] if c)
+            if last and looks_like_header_row(cells[0]):
+                # A header row alone at the foot of a page: its table goes on overleaf.
+                self.last_table = {"n_cols": len(cells[0]), "header": [c or "" for c in cells[0]],
+                                   "ended_page": page.number, "rows": 0, "caption": None}  # fmt: skip
+                self.pending = RawBlock(BlockKind.PARAGRAPH, joined, page=page.number)
+            else:
+                self.table_no -= 1
+                raw.append(RawBlock(BlockKind.PARAGRAPH, joined, page=page.number))
             return
-        raw.append(block)
+        caption = last_table["caption"] if cont and last_table else None
+        if not cont:
+            caption, cells = pop_caption(cells)
+        header, body = split_header(cells, last_table["header"] if cont and last_table else None)
+        context = (caption,) if caption else ()
+        if cont:
+            self.table_no -= 1
+        first_row = last_table["rows"] + 1 if cont and last_table else 1
+        for r, row in enumerate(body, start=first_row):
+            text = row_text(header, row)
+            if text:
+                raw.append(
+                    RawBlock(BlockKind.TABLE_ROW, text, page=page.number, location=f"table {self.table_no}, row {r}", context=context)
+                )
+        self.last_table = {
+            "n_cols": len(item.rows[0]),
+            "header": header,
+            "ended_page": page.number if last else -1,
+            "rows": first_row - 1 + len(body),
+            "caption": caption,
+        }
+
+
+def _append_paragraph(raw: list[RawBlock], block: RawBlock) -> None:
+    """Append, joining a paragraph that a page break cut in two."""
+    prev = raw[-1] if raw else None
+    if (
+        prev is not None
+        and block.page is not None
+        and prev.page is not None
+        and (prev.page_end or prev.page) == block.page - 1
+        and prev.kind in (BlockKind.PARAGRAPH, BlockKind.LIST_ITEM, BlockKind.MINUTE_ITEM)
+        and block.kind is BlockKind.PARAGRAPH
+        and not prev.text.rstrip().endswith(_SENTENCE_END + ('"', "”", ")"))
+        and (block.text[:1].islower() or prev.text.endswith("-"))
+    ):
+        prev.text = join_lines(prev.text, block.text)
+        prev.page_end = block.page
+        return
+    raw.append(block)
 
 
 _SEG_LINETO, _SEG_MOVETO = 0, 2
@@ -777,28 +872,6 @@ def _page_items(page: _Page) -> list[_Line | _Table]:
     return items
 
 
-def _font_stats(pages: list[_Page]) -> tuple[float, list[float], dict[float, float]]:
-    """Body font size, heading sizes (largest first), modal line pitch per size."""
-    sizes: Counter[float] = Counter()
-    pitches: dict[float, Counter[float]] = defaultdict(Counter)
-    for page in pages:
-        prev: _Line | None = None
-        for ln in page.lines:
-            if ln.drop:
-                prev = None
-                continue
-            sizes[ln.size] += len(ln.text)
-            if prev is not None and prev.size == ln.size:
-                pitch = prev.bottom - ln.fbottom
-                if ln.size * 0.8 <= pitch <= ln.size * 2.5:
-                    pitches[ln.size][round(pitch * 2) / 2] += 1
-            prev = ln
-    body = sizes.most_common(1)[0][0] if sizes else 10.0
-    heading_sizes = sorted({s for s in sizes if s >= body * 1.15 and s > 0}, reverse=True)[:6]
-    pitch = {s: cnt.most_common(1)[0][0] for s, cnt in pitches.items() if cnt}
-    return body, heading_sizes, pitch
-
-
 def _right_edges(page: _Page) -> dict[int, float]:
     edges: dict[int, float] = {}
     for ln in page.lines:
@@ -811,26 +884,30 @@ def _starts_item(text: str) -> bool:
     return bool(BULLET_RE.match(text) or minute_number(text) or NUMBERED_ITEM_RE.match(text))
 
 
-def _heading_level(line: _Line, body: float, heading_sizes: list[float]) -> int | None:
+def _heading_level(line: _Line, body: float, heading_sizes: frozenset[float]) -> tuple[int, bool] | None:
+    """(level, tentative) when ``line`` may be a heading, else None.
+
+    Larger type makes a heading by size; a whole-bold line of body size makes
+    a heading below those (numbered ones by their depth). Tentative headings
+    (a minute item title, a long bold line) become a paragraph if they turn
+    out long once their lines are joined.
+    """
     text = line.text
     if len(text) > 200 or not re.search(r"[A-Za-z]", text):
         return None
     if line.size in heading_sizes and not (text.endswith(".") and len(text.split()) > 12):
-        return heading_sizes.index(line.size) + 1
-    if line.bold and line.size >= body * 0.95 and looks_like_heading(text, max_words=16):
+        return _size_level(line.size), False
+    if not line.bold or line.size < body * 0.95:
+        return None
+    base = _size_level(body)
+    if looks_like_heading(text, max_words=16):
         if minute_number(text):
-            return HEADING_MINUTE
+            return HeadingTracker.MINUTE_LEVEL, True
         m = NUMBERED_HEADING_RE.match(text)
         if m:
-            return len(heading_sizes) + m.group(1).count(".") + 1
-        return len(heading_sizes) + 1
-    if line.bold and line.size >= body * 0.95:
-        return HEADING_BOLD_PARA  # maybe a bold paragraph; decided after joining lines
-    return None
-
-
-HEADING_MINUTE = 100
-HEADING_BOLD_PARA = 95
+            return base + m.group(1).count(".") + 1, False
+        return base + 1, False
+    return base + 1, True  # maybe a bold paragraph: decided once its lines are joined
 
 
 def _continues(para: list[_Line], line: _Line, pitch: dict[float, float], right_edge: dict[int, float]) -> bool:

@@ -16,9 +16,11 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import pickle
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -223,13 +225,21 @@ def _usage() -> tuple[float | None, float | None]:
     return peak_rss_mb(), cpu
 
 
-def _worker(conn: Any, sf: SourceFile, limits: Limits) -> None:
+def _worker(conn: Any, sf: SourceFile, limits: Limits, out_path: str) -> None:
+    """Worker body: read the file, write the result to ``out_path``, say "done".
+
+    The result goes through a file, pickled as a stream, so the worker never
+    holds a second, serialised copy of a large document in memory.
+    """
     _set_limits(limits)
     try:
         result = run_file(sf, limits)
         peak, cpu = _usage()
         result = replace(result, peak_rss_mb=peak, cpu_seconds=cpu)
-        conn.send(result)
+        with open(out_path, "wb") as fh:
+            pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        del result
+        conn.send("done")
     except MemoryError:
         try:
             conn.send(FileResult(sf, "failed", f"ran out of memory (limit {limits.per_file_memory_mb} MB, per_file_memory_mb)"))
@@ -271,13 +281,16 @@ def process_file(sf: SourceFile, limits: Limits | None = None) -> FileResult:
     start = time.perf_counter()
     ctx = _context()
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker, args=(send, sf, limits), daemon=True, name=f"ingest:{sf.path_in_pack[-40:]}")
+    fd, out_path = tempfile.mkstemp(prefix="wellled-ingest-", suffix=".pkl")
+    os.close(fd)
+    proc = ctx.Process(target=_worker, args=(send, sf, limits, out_path), daemon=True, name=f"ingest:{sf.path_in_pack[-40:]}")
     try:
         proc.start()
     except (AssertionError, OSError) as exc:  # e.g. inside a daemonic process
         log.warning("no worker process (%s); reading %s in this process", exc, sf.path_in_pack)
         send.close()
         recv.close()
+        os.unlink(out_path)
         return run_file(sf, limits)
     send.close()
     result: FileResult | None = None
@@ -295,9 +308,14 @@ def process_file(sf: SourceFile, limits: Limits | None = None) -> FileResult:
                 break
             if recv.poll(min(remaining, 0.25)):
                 try:
-                    result = recv.recv()
+                    message = recv.recv()
                 except (EOFError, OSError):
-                    result = None
+                    message = None
+                if message == "done":
+                    with open(out_path, "rb") as fh:
+                        result = pickle.load(fh)  # written by our own worker, just now
+                elif isinstance(message, FileResult):
+                    result = message
                 break
             if not proc.is_alive() and not recv.poll(0):
                 break
@@ -310,6 +328,10 @@ def process_file(sf: SourceFile, limits: Limits | None = None) -> FileResult:
             proc.join(5)
         exitcode = proc.exitcode
         recv.close()
+        try:
+            os.unlink(out_path)
+        except OSError:
+            pass
         try:
             proc.close()
         except ValueError:  # pragma: no cover
