@@ -36,12 +36,26 @@ def next_version(models_dir: Path, name: str) -> str:
 
 
 @task(name="load-labels")
-def load_labels_task(labels: list[str], split_file: Optional[str]) -> dict[str, Any]:
-    from pipeline.corpus import SPLIT_FILE, apply_split, load_labelled, load_split
+def load_labels_task(labels: list[str], corpus: Optional[str], split_file: Optional[str]) -> dict[str, Any]:
+    """Train on the corpus's train split plus new labels; test on the corpus's fixed test split only.
 
-    passages = load_labelled(labels)
-    train, test = apply_split(passages, load_split(split_file or SPLIT_FILE))
-    return {"train": train, "test": test}
+    New labels (inspectors' corrections) never enter the test set, so old and
+    new models are compared on the same gold passages; new labels from a
+    test-split source document are left out of training to avoid leakage.
+    """
+    from pipeline.corpus import LABELLED_DIR, SPLIT_FILE, apply_split, load_labelled, load_split
+
+    split = load_split(split_file or SPLIT_FILE)
+    committed = load_labelled([corpus or LABELLED_DIR])
+    train, test = apply_split(committed, split)
+    extra = load_labelled(labels) if labels else []
+    seen = {p.id for p in committed}
+    clashes = sorted(p.id for p in extra if p.id in seen)
+    if clashes:
+        raise ValueError(f"new labels reuse ids of the committed corpus: {', '.join(clashes[:10])}")
+    test_sources = set(split["test_sources"])
+    added = [p for p in extra if (p.source or p.id) not in test_sources]
+    return {"train": train + added, "test": test, "added": len(added), "left_out": len(extra) - len(added)}
 
 
 @task(name="train")
@@ -61,6 +75,7 @@ def evaluate_task(model: Any, test: list[Any]) -> dict[str, Any]:
 @flow(name="retrain")
 def retrain(
     labels: list[str],
+    corpus: Optional[str] = None,
     current_model: Optional[str] = None,
     models_dir: Optional[str] = None,
     name: str = "wellled-tagger",
@@ -68,20 +83,31 @@ def retrain(
     seed: int = 0,
     split_file: Optional[str] = None,
 ) -> dict[str, Any]:
-    """Train a new model version; promote it only if it is not worse (or ``force``)."""
+    """Train a new model version; promote it only if it is not worse (or ``force``).
+
+    Args:
+        labels: new labelled JSONL files (e.g. exported from the review app).
+        corpus: the committed labelled corpus (default: corpus_samples/labelled).
+        current_model: model to compare with (default: models/DEFAULT).
+        models_dir: where model versions live (default: models/).
+        name: model name; versions are numbered ``<name>-<major>.<minor>``.
+        force: promote even if worse.
+        seed: training seed.
+        split_file: the fixed split (default: corpus_samples/labelled/split.json).
+    """
     from pipeline.evaluate import compare_metrics
     from pipeline.model import MODELS_DIR, default_model_dir, load_model, save_model, set_default_model
 
     log = get_run_logger()
     root = Path(models_dir) if models_dir else MODELS_DIR
-    data = load_labels_task(labels, split_file)
+    data = load_labels_task(labels, corpus, split_file)
     old_model = None
     try:
         old_model = load_model(current_model or default_model_dir(root))
     except Exception as exc:  # no current model: the new one is promoted
         log.warning("no current model to compare with (%s)", exc)
     version = next_version(root, name)
-    new_model = train_task(data["train"], name, version, seed, labels)
+    new_model = train_task(data["train"], name, version, seed, [corpus or "corpus_samples/labelled", *labels])
     new_metrics = evaluate_task(new_model, data["test"])
     new_model.card["metrics"] = {"split": "test", "passages": len(data["test"]), **new_metrics}
     out = save_model(new_model, root / f"{name}-{version}")
@@ -109,6 +135,8 @@ def retrain(
         "old": {fw: old_metrics.get(fw, {}).get("macro_f1") for fw in ("kloe", "qs")} if old_metrics else None,
         "new": {fw: new_metrics[fw]["macro_f1"] for fw in ("kloe", "qs")},
         "train": len(data["train"]),
+        "new_labels": data["added"],
+        "new_labels_left_out": data["left_out"],
         "test": len(data["test"]),
         "markdown": "\n".join(lines),
     }

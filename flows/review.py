@@ -149,9 +149,14 @@ def report_task(out: str, pack_name: str, model_label: str, trust_type: Optional
     return {"areas": rows, "thin": [r.id for r in thin], "requests": len(cov.requests)}
 
 
-def make_task_runner(workers: int = 2, dask_address: Optional[str] = None) -> Any:
-    """Threads by default (each file is parsed in its own process); Dask for scale-out."""
-    if dask_address or workers > 2:
+def make_task_runner(workers: Optional[int] = None, dask_address: Optional[str] = None) -> Any:
+    """The task runner for per-file work.
+
+    Default: two threads (each file is parsed in its own worker process, so
+    both cores are used). ``workers=N``: a local Dask cluster of N worker
+    processes. ``dask_address``: an existing Dask scheduler.
+    """
+    if dask_address or workers:
         import dask
         from prefect_dask import DaskTaskRunner
 
@@ -159,9 +164,11 @@ def make_task_runner(workers: int = 2, dask_address: Optional[str] = None) -> An
         dask.config.set({"distributed.worker.daemon": False})
         if dask_address:
             return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "processes": True, "threads_per_worker": 1,
-                                              "dashboard_address": None})
-    return ThreadPoolTaskRunner(max_workers=max(1, workers))
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": workers, "processes": True, "threads_per_worker": 1,
+                            "dashboard_address": None}
+        )
+    return ThreadPoolTaskRunner(max_workers=2)
 
 
 @flow(name="review_pack", log_prints=False)

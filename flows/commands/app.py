@@ -57,9 +57,9 @@ def make_retrain(models_dir: Optional[Path] = None) -> Any:
 
     def run_retrain(label_files: list[str], force: bool) -> dict[str, Any]:
         from flows.retrain import retrain
-        from pipeline.corpus import LABELLED_DIR
 
-        return retrain(labels=[str(LABELLED_DIR), *label_files], force=force,
+        # the flow adds the committed corpus itself (corpus_samples/labelled)
+        return retrain(labels=list(label_files), force=force,
                        models_dir=str(models_dir) if models_dir else None)
 
     return run_retrain

@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
         model: Annotated[Optional[Path], typer.Option(help="Model folder (default: models/DEFAULT).")] = None,
         trust_type: Annotated[Optional[str], typer.Option(help="acute, mental_health, community or ambulance.")] = None,
         name: Annotated[Optional[str], typer.Option(help="Name shown in the report (default: the pack's).")] = None,
-        workers: Annotated[int, typer.Option(help="Files read at once (local processes).")] = 2,
+        workers: Annotated[Optional[int], typer.Option(help="Run per-file work on a local Dask cluster of N "
+                                                       "worker processes (default: 2 threads, no Dask).")] = None,
         dask: Annotated[Optional[str], typer.Option(help="Address of a Dask scheduler to run per-file work on.")] = None,
         no_redact: Annotated[bool, typer.Option("--no-redact", help="Keep personal data (NHS numbers, dates of "
                                                  "birth, emails, phones, postcodes) for an authorised user.")] = False,

@@ -1,0 +1,204 @@
+"""Prefect flows under prefect_test_harness: review_pack, watch_uploads, retrain, Dask."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from flows import settings  # noqa: F401
+from prefect.testing.utilities import prefect_test_harness
+
+MINUTES = """TB 25/101 Freedom to Speak Up Guardian report
+The Guardian reported 38 concerns raised in the quarter, most about behaviours and
+incivility; two colleagues reported detriment after speaking up. The Board asked the
+Chief People Officer to review both cases and report back in November.
+
+TB 25/102 Board Assurance Framework
+The Board reviewed the BAF. The score of the workforce risk remains 16; the Audit and Risk
+Committee could take only partial assurance on the controls for medical vacancies.
+
+TB 25/103 Any other business
+There was no other business. The meeting closed at 13:05.
+"""
+RISKS = [
+    ["Risk ID", "Risk description", "Controls", "Gaps in control", "Executive owner", "Current score"],
+    ["CR101", "Insufficient registered nurses on medical wards leading to harm", "Daily staffing huddles; "
+     "e-rostering", "Vacancy rate above 12%", "Chief Nurse", "16"],
+    ["CR102", "Cyber attack disrupts the electronic patient record", "DSPT standards met; backups", "Legacy "
+     "servers unsupported", "Chief Digital Officer", "15"],
+]
+
+
+def write_pack(folder: Path) -> Path:
+    from docx import Document
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Board minutes 2025-09.txt").write_text(MINUTES, encoding="utf-8")
+    with (folder / "Corporate risk register.csv").open("w", encoding="cp1252", newline="") as fh:
+        csv.writer(fh).writerows(RISKS)
+    doc = Document()
+    doc.add_heading("Green Plan progress report", 1)
+    doc.add_paragraph("The trust cut carbon emissions from its estate by 9% this year, moved a third of the "
+                      "fleet to electric vehicles and stopped using desflurane in theatres, on the path to "
+                      "net zero by 2040. The Sustainability Committee reports progress to the Board quarterly.")
+    doc.save(str(folder / "Green Plan report.docx"))
+    (folder / "Broken paper.pdf").write_bytes(b"%PDF-1.7\n" + os.urandom(3000))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+def _run(pack: Path, out: Path, model, **kw):
+    from flows.review import review_pack
+
+    return review_pack(pack=str(pack), out=str(out), model_dir=str(model.path), **kw)
+
+
+def test_review_pack_writes_every_output_and_lists_failed_file(harness, small_model, tmp_path):
+    pack = write_pack(tmp_path / "pack")
+    out = tmp_path / "out"
+    summary = _run(pack, out, small_model, pack_name="Test trust")
+    from pipeline.review import OUTPUT_FILES
+
+    for name in (*OUTPUT_FILES, "manifest.json", "manifest.csv", "passages.jsonl", "tags.jsonl", "run.json"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(r["path"] for r in manifest) == sorted(p.name for p in pack.iterdir())
+    bad = next(r for r in manifest if r["path"] == "Broken paper.pdf")
+    assert bad["status"] == "failed" and bad["reason"]
+    assert [f["path"] for f in summary["failed"]] == ["Broken paper.pdf"]
+    assert summary["task_states"]["Broken paper.pdf"] == "Failed"
+    assert "Broken paper.pdf" in (out / "report.html").read_text()
+    coverage = {r["id"]: r for r in csv.DictReader((out / "coverage.csv").open())}
+    assert coverage["freedom-to-speak-up"]["status"] != "absent"
+    assert coverage["environmental-sustainability"]["status"] != "absent"
+    assert coverage["workforce-edi"]["status"] == "absent"
+    # nothing written outside the output folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "pack"]
+
+
+def test_rerun_is_cached_and_a_changed_file_is_read_alone(harness, small_model, tmp_path):
+    pack = write_pack(tmp_path / "pack")
+    out = tmp_path / "out"
+    first = _run(pack, out, small_model)
+    assert set(first["task_states"].values()) <= {"Completed", "Failed"}
+    second = _run(pack, out, small_model)
+    states = second["task_states"]
+    readable = {k: v for k, v in states.items() if k != "Broken paper.pdf"}
+    assert set(readable.values()) == {"Cached"}, states
+    time.sleep(0.01)
+    (pack / "Board minutes 2025-09.txt").write_text(MINUTES + "\nTB 25/104 Date of next meeting: 27 November.\n")
+    third = _run(pack, out, small_model)["task_states"]
+    assert third["Board minutes 2025-09.txt"] == "Completed"
+    assert third["Corporate risk register.csv"] == "Cached"
+    assert third["Green Plan report.docx"] == "Cached"
+
+
+def test_watch_uploads_waits_for_complete_uploads_and_never_repeats(harness, small_model, tmp_path):
+    from flows.watch import watch_uploads
+    from pipeline.uploads import Ledger, find_uploads
+
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    write_pack(inbox / "trust-a" / "2025-10-upload")
+    (inbox / "trust-a" / "2025-10-upload" / "UPLOAD_COMPLETE").touch()
+    partial = write_pack(inbox / "trust-b" / "2025-10-upload")
+    (partial / "Annual report.pdf.part").write_bytes(b"%PDF-1.7 half written")
+    kw = dict(inbox=str(inbox), outbox=str(outbox), settle_seconds=3600, model_dir=str(small_model.path))
+
+    first = watch_uploads(**kw)
+    assert first["reviewed"] == ["trust-a/2025-10-upload"]
+    assert [w["upload"] for w in first["waiting"]] == ["trust-b/2025-10-upload"]
+    assert (outbox / "trust-a" / "2025-10-upload" / "report.html").is_file()
+    assert not (outbox / "trust-b").exists()
+
+    second = watch_uploads(**kw)
+    assert second["reviewed"] == [] and second["skipped"] == ["trust-a/2025-10-upload"]
+
+    # the upload finishes: the partial file is renamed and the marker written
+    (partial / "Annual report.pdf.part").rename(partial / "Annual report.txt")
+    (partial / "UPLOAD_COMPLETE").touch()
+    third = watch_uploads(**kw)
+    assert third["reviewed"] == ["trust-b/2025-10-upload"]
+
+    # a crash mid-review leaves the ledger entry 'running': the next cycle picks it up again
+    ledger = Ledger(outbox)
+    up = next(u for u in find_uploads(inbox, settle_seconds=3600) if u.trust == "trust-a")
+    ledger.mark(up, "running")
+    shutil.rmtree(outbox / "trust-a" / "2025-10-upload")
+    fourth = watch_uploads(**kw)
+    assert fourth["reviewed"] == ["trust-a/2025-10-upload"]
+    assert (outbox / "trust-a" / "2025-10-upload" / "report.html").is_file()
+    assert Ledger(outbox).entries["trust-a/2025-10-upload"]["status"] == "done"
+
+
+def test_uploads_settle_by_time_without_a_marker(tmp_path):
+    from pipeline.uploads import find_uploads
+
+    up = write_pack(tmp_path / "inbox" / "trust-c" / "u1")
+    now = time.time()
+    assert not find_uploads(tmp_path / "inbox", settle_seconds=60, now=now)[0].complete
+    later = find_uploads(tmp_path / "inbox", settle_seconds=60, now=now + 120)[0]
+    assert later.complete and "unchanged" in later.reason
+    (up / "new.txt").write_text("changed")
+    changed = find_uploads(tmp_path / "inbox", settle_seconds=60, now=now + 120)[0]
+    assert changed.fingerprint != later.fingerprint
+
+
+def test_retrain_promotes_only_when_not_worse(harness, corpus, tmp_path):
+    from flows.retrain import retrain
+    from pipeline.corpus import make_split
+
+    subset = [p for i, p in enumerate(corpus) if i % 6 == 0]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in subset))
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps(make_split(subset, test_fraction=0.25)))
+    models = tmp_path / "models"
+    models.mkdir()
+    first = retrain(labels=[], corpus=str(labels), models_dir=str(models), split_file=str(split))
+    assert first["promoted"] and (models / "DEFAULT").read_text().strip() == "wellled-tagger-1.0"
+    # the same data and seed again: not worse (equal), so promoted, as the next version
+    second = retrain(labels=[], corpus=str(labels), models_dir=str(models), split_file=str(split))
+    assert second["version"] == "1.1" and second["new"] == first["new"] and second["promoted"]
+    # new labels that contradict the corpus make a worse model on the fixed test split:
+    # it is written but not promoted
+    flipped = tmp_path / "flipped.jsonl"
+    rows = []
+    for p in subset:
+        d = p.to_dict()
+        d["id"], d["source"] = "flip-" + d["id"], "inspector-run/" + d["source"]
+        if d["kloe"]:
+            d["kloe"], d["qs"], d["evidence"] = [], [], []
+        else:
+            d["kloe"], d["qs"] = ["W1"], ["workforce-edi"]
+        rows.append(json.dumps(d))
+    flipped.write_text("\n".join(rows) + "\n")
+    third = retrain(labels=[str(flipped)], corpus=str(labels), models_dir=str(models), split_file=str(split))
+    assert third["new_labels"] == len(subset)
+    assert not third["promoted"] and (models / "wellled-tagger-1.2" / "model.skops").is_file()
+    assert (models / "DEFAULT").read_text().strip() == "wellled-tagger-1.1"
+    forced = retrain(labels=[str(flipped)], corpus=str(labels), models_dir=str(models), split_file=str(split),
+                     force=True)
+    assert forced["promoted"] and (models / "DEFAULT").read_text().strip() == "wellled-tagger-1.3"
+    assert "| kloe |" in third["markdown"]
+
+
+def test_review_on_a_dask_cluster_matches_the_default_runner(harness, small_model, tmp_path):
+    from flows.review import make_task_runner, review_pack
+
+    pack = write_pack(tmp_path / "pack")
+    _run(pack, tmp_path / "local", small_model)
+    flow = review_pack.with_options(task_runner=make_task_runner(workers=2))  # LocalCluster of two processes
+    flow(pack=str(pack), out=str(tmp_path / "dask"), model_dir=str(small_model.path))
+    for name in ("coverage.csv", "coverage_prompts.csv", "request_list.csv", "passages.jsonl", "tags.jsonl"):
+        assert (tmp_path / "local" / name).read_text() == (tmp_path / "dask" / name).read_text(), name
