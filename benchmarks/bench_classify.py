@@ -1,0 +1,455 @@
+"""Throughput and memory of the classifier on 100,000 passages (issue 5).
+
+Measures, on one CPU core (the process pins itself to one core and BLAS to
+one thread unless ``--all-cores``):
+
+i.   spaCy analysis alone (:func:`pipeline.nlp.analyse_texts`);
+ii.  the whole :func:`pipeline.classify.tag_passages` path, with a per-stage
+     breakdown (spaCy, feature transform, scoring, tags + explanations) and
+     the resident memory while streaming;
+iii. ``wellled classify`` end to end on a 100k-line JSONL file (subprocess,
+     wall time, peak RSS), and on a 10k-line file to show memory stays flat;
+iv.  training time of :func:`pipeline.model.train_model` on every labelled
+     passage.
+
+Passages are generated in memory from the labelled corpus: sentences of real
+passages are shuffled and recombined to the corpus's length distribution, so
+the vectorisers see realistic vocabulary and lengths (seeded, repeatable).
+
+The model is the bundled default (``models/DEFAULT``) if there is one, else
+the model trained in step iv. ``--profile`` adds a cProfile of tag_passages
+on 10,000 passages (written to ``benchmarks/results/profile-classify.txt``).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_classify.py               # everything
+    .venv/bin/python benchmarks/bench_classify.py --n 20000 --skip-cli --profile
+
+Figures go to ``benchmarks/results/bench_classify.json`` and the ``bench``
+section of ``benchmarks/RESULTS-classify.md``. Wall time on a shared machine
+is noisy: CPU time of the process is reported next to it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if "--all-cores" not in sys.argv:  # must happen before numpy/scipy load their BLAS
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import platform  # noqa: E402
+import pstats  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Sequence  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+for _p in (str(REPO), str(REPO / "benchmarks")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import numpy as np  # noqa: E402
+from scipy import sparse  # noqa: E402
+
+from baselines import write_section  # noqa: E402
+from pipeline.corpus import load_labelled  # noqa: E402
+from pipeline.errors import ModelError  # noqa: E402
+
+logger = logging.getLogger("benchmarks.bench_classify")
+
+RESULTS_MD = REPO / "benchmarks" / "RESULTS-classify.md"
+RESULTS_JSON = REPO / "benchmarks" / "results" / "bench_classify.json"
+PROFILE_TXT = REPO / "benchmarks" / "results" / "profile-classify.txt"
+TARGET_PER_S = 1500
+_SENTENCE_END = re.compile(r"(?<=[.;:?!])\s+(?=[A-Z(\"'])")
+
+
+# --------------------------------------------------------------- machine
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        affinity = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = []
+    return {
+        "date": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "pinned_to_cpus": affinity,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process, MB (from /proc; 0 where unavailable)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Clock:
+    """Wall and CPU time of a block."""
+
+    def __enter__(self) -> Clock:
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = time.process_time() - self.cpu0
+
+
+def rate(n: int, clock: Clock) -> dict[str, float]:
+    return {
+        "passages": n,
+        "wall_s": round(clock.wall, 2),
+        "cpu_s": round(clock.cpu, 2),
+        "per_s_wall": round(n / clock.wall, 1),
+        "per_s_cpu": round(n / clock.cpu, 1) if clock.cpu else 0.0,
+    }
+
+
+# ------------------------------------------------------------- passages
+def make_passages(n: int, seed: int = 0) -> list[dict[str, str]]:
+    """``n`` passages built from shuffled sentences of the labelled corpus, lengths as in the corpus."""
+    corpus = load_labelled()
+    rng = random.Random(seed)
+    sentences = [s.strip() for p in corpus for s in _SENTENCE_END.split(" ".join(p.text.split())) if s.strip()]
+    lengths = [len(p.text.split()) for p in corpus]
+    doc_types = [p.doc_type for p in corpus]
+    out = []
+    for i in range(n):
+        target = rng.choice(lengths)
+        parts: list[str] = []
+        words = 0
+        while words < target:
+            s = rng.choice(sentences)
+            parts.append(s)
+            words += len(s.split())
+        if rng.random() < 0.2:  # vary numbers so documents do not repeat verbatim
+            parts = [re.sub(r"\d+", lambda m: str(rng.randint(1, 999)), s) for s in parts]
+        out.append({"id": f"bench-{i:06d}", "text": " ".join(parts), "doc_type": rng.choice(doc_types)})
+    return out
+
+
+# ------------------------------------------------------------ measuring
+def bench_spacy(texts: Sequence[str], framework_dir: str | None) -> dict[str, Any]:
+    from pipeline.nlp import analyse_texts, get_nlp
+
+    get_nlp(framework_dir)  # build outside the clock
+    list(analyse_texts(texts[:200], framework_dir))
+    with Clock() as c:
+        n = sum(1 for _ in analyse_texts(texts, framework_dir))
+    return rate(n, c)
+
+
+def bench_tag_passages(model: Any, items: Sequence[dict], batch_size: int = 2000) -> dict[str, Any]:
+    """Stream ``tag_passages`` over ``items``; keep nothing, sample RSS as it goes."""
+    from pipeline.classify import tag_passages
+
+    list(tag_passages(model, items[:200], batch_size=batch_size))  # warm caches (library, term labels)
+    rss_trace: list[tuple[int, float]] = [(0, round(rss_mb(), 1))]
+    step = max(1, len(items) // 10)
+    n = tagged = 0
+    with Clock() as c:
+        for tags in tag_passages(model, items, batch_size=batch_size):
+            n += 1
+            tagged += bool(tags.kloe or tags.qs)
+            if n % step == 0:
+                rss_trace.append((n, round(rss_mb(), 1)))
+    out = rate(n, c)
+    out["batch_size"] = batch_size
+    out["share_tagged"] = round(tagged / n, 3) if n else 0.0
+    out["rss_mb_trace"] = rss_trace
+    return out
+
+
+def bench_stages(model: Any, items: Sequence[dict], batch_size: int = 2000) -> dict[str, float]:
+    """Where tag_passages spends its time: the same steps as ``tag_texts``, timed one by one (CPU s)."""
+    from pipeline.classify import tag_texts
+    from pipeline.nlp import analyse_texts
+
+    pipe = model.pipeline
+    analyser = pipe.named_steps["analyse"]
+    features = pipe.named_steps["features"]
+    tagger = pipe.named_steps["tag"]
+    totals = {"spacy": 0.0, "frame": 0.0, "features": 0.0, "words": 0.0, "chars": 0.0, "terms": 0.0,
+              "scores": 0.0, "tag_texts_total": 0.0}
+    named = dict((name, (vec, col)) for name, vec, col in features.transformers_)
+    for start in range(0, len(items), batch_size):
+        batch = items[start : start + batch_size]
+        texts = [b["text"] for b in batch]
+        t = time.process_time()
+        analyses = list(analyse_texts(texts, analyser.framework_dir))
+        totals["spacy"] += time.process_time() - t
+        t = time.process_time()
+        frame = analyser.frame(analyses)
+        totals["frame"] += time.process_time() - t
+        t = time.process_time()
+        feats = sparse.csr_matrix(features.transform(frame))
+        totals["features"] += time.process_time() - t
+        for name in ("words", "chars", "terms"):
+            vec, col = named[name]
+            t = time.process_time()
+            vec.transform(frame[col])
+            totals[name] += time.process_time() - t
+        t = time.process_time()
+        tagger.predict_proba(feats)
+        totals["scores"] += time.process_time() - t
+        t = time.process_time()
+        tag_texts(model, texts, [b.get("doc_type") for b in batch], passage_ids=[b["id"] for b in batch])
+        totals["tag_texts_total"] += time.process_time() - t
+    rest = totals["tag_texts_total"] - totals["spacy"] - totals["frame"] - totals["features"] - totals["scores"]
+    totals["tags_and_explanations"] = max(0.0, rest)
+    return {k: round(v, 2) for k, v in totals.items()}
+
+
+def bench_cli(model_dir: Path | None, items: Sequence[dict], workdir: Path, batch_size: int = 2000) -> dict[str, Any]:
+    """``wellled classify`` on a JSONL file of ``items`` in a fresh process: wall time and peak RSS."""
+    infile = workdir / f"in-{len(items)}.jsonl"
+    outfile = workdir / f"out-{len(items)}.jsonl"
+    with infile.open("w", encoding="utf-8") as fh:
+        for it in items:
+            fh.write(json.dumps(it, ensure_ascii=False) + "\n")
+    exe = REPO / ".venv" / "bin" / "wellled"
+    cmd = [str(exe) if exe.exists() else "wellled", "classify", str(infile), "--out", str(outfile),
+           "--batch-size", str(batch_size)]
+    if model_dir is not None:
+        cmd += ["--model", str(model_dir)]
+    errfile = workdir / f"err-{len(items)}.txt"
+    with errfile.open("w", encoding="utf-8") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS and CPU time
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wellled classify failed ({proc.returncode}): {errfile.read_text()[-2000:]}")
+    lines = sum(1 for _ in outfile.open(encoding="utf-8"))
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"passages": len(items), "lines_out": lines, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+            "per_s_wall": round(len(items) / wall, 1), "per_s_cpu": round(len(items) / cpu, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "input_mb": round(infile.stat().st_size / 2**20, 1)}
+
+
+def profile_tagging(model: Any, items: Sequence[dict], out_path: Path, batch_size: int = 2000) -> str:
+    from pipeline.classify import tag_passages
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in tag_passages(model, items, batch_size=batch_size):
+        pass
+    prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf)
+    buf.write(f"cProfile of tag_passages on {len(items)} passages (batch_size={batch_size})\n\n")
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(buf.getvalue(), encoding="utf-8")
+    return buf.getvalue()
+
+
+def get_model(train_s: dict[str, Any], trained: Any, workdir: Path) -> tuple[Any, Path | None, str]:
+    """The default model if there is one, else the freshly trained one (saved to ``workdir`` for the CLI)."""
+    from pipeline.model import default_model_dir, load_model, save_model
+
+    try:
+        path = default_model_dir()
+        model = load_model(path)
+        return model, path, f"default model {path.name} ({model.name} {model.version})"
+    except ModelError as exc:
+        logger.info("no default model (%s): using the model trained on every labelled passage", exc)
+    out = save_model(trained, workdir / "bench-model")
+    from pipeline.model import load_model as _load
+
+    return _load(out), out, f"model trained here on all {train_s['passages']} labelled passages (no models/DEFAULT)"
+
+
+# --------------------------------------------------------------- output
+def markdown(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    lines = [
+        "## Throughput, memory and training time\n",
+        f"Generated by `benchmarks/bench_classify.py` on {m['date']}. Machine: {m['nproc']} CPUs ({m['cpu']}), "
+        f"Python {m['python']}; the benchmark pinned itself to CPU(s) {m['pinned_to_cpus']} with BLAS at one thread. "
+        f"Load average at start {m['load_average_at_start']} (the machine is shared: wall time is inflated by "
+        f"other jobs, so CPU time of the process is shown next to it; on an idle core the two agree). "
+        f"Model: {r['model']}. Passages: {r['passages']['n']:,} generated from the corpus's sentences "
+        f"(median {r['passages']['median_words']} words, {r['passages']['mean_chars']} characters on average).\n",
+        f"Target (issue 5): >= {TARGET_PER_S:,} passages/s on one core including spaCy.\n",
+        "| measurement | passages | wall s | CPU s | passages/s (wall) | passages/s (CPU) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, label in (("spacy", "i. spaCy analysis alone (`analyse_texts`)"),
+                       ("tag_passages", "ii. `tag_passages` (whole path)"),
+                       ("cli_100k", "iii. `wellled classify` CLI, end to end"),
+                       ("cli_10k", "iii. `wellled classify` CLI, 10k lines"),
+                       ("cli_startup", "iii. `wellled classify` CLI, 20 lines (start-up cost)")):
+        x = r.get(key)
+        if x:
+            lines.append(f"| {label} | {x['passages']:,} | {x['wall_s']} | {x.get('cpu_s', '')} | "
+                         f"{x['per_s_wall']:,} | {x.get('per_s_cpu', '')} |")
+    t = r["training"]
+    lines.append(f"| iv. `train_model` on all labelled passages | {t['passages']:,} | {t['wall_s']} | {t['cpu_s']} "
+                 f"| | |")
+    lines.append("")
+    tp = r.get("tag_passages")
+    if tp:
+        best = max(tp["per_s_cpu"], tp["per_s_wall"])
+        verdict = "meets" if best >= TARGET_PER_S else "MISSES"
+        lines.append(f"`tag_passages` {verdict} the target: {tp['per_s_cpu']:,} passages per CPU second "
+                     f"({best / TARGET_PER_S:.0%} of {TARGET_PER_S:,}/s).\n")
+        lines.append("Memory while streaming `tag_passages` (RSS MB after n passages; the 100k input texts are "
+                     "already in memory): " + ", ".join(f"{n:,}: {v}" for n, v in tp["rss_mb_trace"]) + ".\n")
+    if r.get("cli_100k") and r.get("cli_10k") and r.get("cli_startup"):
+        a, b, c = r["cli_startup"], r["cli_10k"], r["cli_100k"]
+        lines.append(f"Peak RSS of the CLI process: {a['peak_rss_mb']} MB on 20 lines, {b['peak_rss_mb']} MB on "
+                     f"{b['passages']:,} lines, {c['peak_rss_mb']} MB on {c['passages']:,} lines "
+                     f"({c['input_mb']} MB input): memory does not grow with the input.\n")
+        steady = (c["passages"] - a["passages"]) / max(1e-9, c["cpu_s"] - a["cpu_s"])
+        lines.append(f"The CLI's fixed start-up cost (imports, loading and checking the model, building the spaCy "
+                     f"pipeline) is {a['cpu_s']} CPU s / {a['wall_s']} s wall; after it, the CLI tags "
+                     f"{steady:,.0f} passages per CPU second.\n")
+    st = r.get("stages")
+    if st:
+        total = st["tag_texts_total"] or 1.0
+        lines.append(f"Where the time goes in `tag_passages` ({r['stages_passages']:,} passages, CPU s, share of "
+                     "the whole path):\n")
+        lines.append("| stage | CPU s | share |")
+        lines.append("|---|---:|---:|")
+        for k, label in (("spacy", "spaCy analysis"), ("frame", "analysis -> DataFrame"),
+                         ("features", "TF-IDF transform (all three)"), ("words", "- word n-grams"),
+                         ("chars", "- char n-grams"), ("terms", "- term features"),
+                         ("scores", "linear scores + calibration"),
+                         ("tags_and_explanations", "building Tags, explanations, evidence rules"),
+                         ("tag_texts_total", "whole `tag_texts`")):
+            lines.append(f"| {label} | {st[k]} | {st[k] / total:.0%} |")
+        lines.append("")
+    if r.get("profile_top"):
+        lines.append("Top functions by own time (cProfile, `benchmarks/results/profile-classify.txt`):\n")
+        lines.append("```\n" + r["profile_top"].rstrip() + "\n```\n")
+    lines.append(f"Training: {t['passages']:,} passages, {t['labels']} labels, {t['wall_s']} s wall / "
+                 f"{t['cpu_s']} s CPU.\n")
+    return "\n".join(lines)
+
+
+def _top_lines(profile_text: str, n: int = 15) -> str:
+    lines = profile_text.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith("ncalls"):
+            return "\n".join(lines[i : i + n + 1])
+    return ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="passages to classify")
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--skip-train", action="store_true", help="needs models/DEFAULT")
+    parser.add_argument("--profile", action="store_true", help="cProfile tag_passages on 10k passages")
+    parser.add_argument("--stages-n", type=int, default=20_000, help="passages for the per-stage breakdown")
+    parser.add_argument("--all-cores", action="store_true", help="do not pin to one core")
+    parser.add_argument("--json", type=Path, default=RESULTS_JSON)
+    parser.add_argument("--md", type=Path, default=RESULTS_MD)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    if not args.all_cores and hasattr(os, "sched_setaffinity"):
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpus[-1]})  # children (the CLI) inherit it
+    r: dict[str, Any] = {"machine": machine()}
+
+    with tempfile.TemporaryDirectory(prefix="wellled-bench-") as tmp:
+        workdir = Path(tmp)
+        trained = None
+        if not args.skip_train:
+            from pipeline.model import train_model
+
+            corpus = load_labelled()
+            logger.info("iv. training on all %d labelled passages", len(corpus))
+            with Clock() as c:
+                trained = train_model(corpus, seed=0)
+            r["training"] = {"passages": len(corpus), "labels": len(trained.labels.labels),
+                             "wall_s": round(c.wall, 1), "cpu_s": round(c.cpu, 1)}
+        else:
+            r["training"] = {"passages": 0, "labels": 0, "wall_s": "skipped", "cpu_s": "skipped"}
+        model, model_dir, r["model"] = get_model(r["training"], trained, workdir)
+        del trained
+        logger.info("model: %s", r["model"])
+
+        items = make_passages(args.n)
+        r["passages"] = {
+            "n": len(items),
+            "median_words": int(np.median([len(it["text"].split()) for it in items])),
+            "mean_chars": int(np.mean([len(it["text"]) for it in items])),
+        }
+        texts = [it["text"] for it in items]
+        fw_dir = model.framework_dir
+
+        logger.info("i. spaCy analysis of %d passages", len(texts))
+        r["spacy"] = bench_spacy(texts, fw_dir)
+        logger.info("   %s", r["spacy"])
+        logger.info("ii. tag_passages on %d passages", len(items))
+        r["tag_passages"] = bench_tag_passages(model, items, args.batch_size)
+        logger.info("   %s", {k: v for k, v in r["tag_passages"].items() if k != "rss_mb_trace"})
+        r["peak_rss_mb_in_process"] = round(peak_rss_mb(), 1)
+        n_st = min(args.stages_n, len(items))
+        logger.info("per-stage breakdown on %d passages", n_st)
+        r["stages"] = bench_stages(model, items[:n_st], args.batch_size)
+        r["stages_passages"] = n_st
+        logger.info("   %s", r["stages"])
+        if args.profile:
+            n_prof = min(10_000, len(items))
+            logger.info("cProfile on %d passages", n_prof)
+            text = profile_tagging(model, items[:n_prof], PROFILE_TXT, args.batch_size)
+            r["profile_top"] = _top_lines(text)
+        del texts
+
+        if not args.skip_cli:
+            for key, n in (("cli_startup", 20), ("cli_10k", min(10_000, len(items))), ("cli_100k", len(items))):
+                logger.info("iii. wellled classify on %d lines", n)
+                res = bench_cli(model_dir, items[:n], workdir, args.batch_size)
+                r[key] = res
+                logger.info("   %s", res)
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+    text = markdown(r)
+    write_section(args.md, "bench", text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
