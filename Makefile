@@ -26,7 +26,7 @@ test: setup system-deps
 	$(BIN)/python -m pytest
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not browser and not slow"
+	$(BIN)/python -m pytest -m "not browser and not slow and not postgres"
 
 system-deps:
 	bash scripts/install-system-deps.sh

@@ -233,6 +233,8 @@ def review_pack(
     report = report_task(str(out_dir), name, classified["model"], trust_type)
     summary = {
         "pack": str(pack),
+        "pack_name": name,
+        "trust_type": trust_type,
         "out": str(out_dir),
         "files": len(results),
         "ingested": sum(1 for r in results if r.status == "ingested"),
