@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "flows.commands.corpus",
     "flows.commands.model",
     "flows.commands.review",
+    "flows.commands.watch",
     "flows.commands.app",
 ]
 
