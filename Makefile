@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-PACK   ?= corpus_samples/packs/acute-northvale.zip
+PACK   ?= corpus_samples/packs/acute-calderbrook.zip
 OUT    ?= out/review
 
 .PHONY: setup review test test-fast system-deps bench lock clean
@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 ## Run the main job: review a sample pack with the bundled model.
 review: setup
 	$(BIN)/wellled review $(PACK) --out $(OUT)
+	@echo "open $(OUT)/report.html"
 
 ## Install what the tests need from Debian (headless Chromium, PostgreSQL), then run them.
 test: setup system-deps
