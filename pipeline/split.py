@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pipeline.document import Block, BlockKind, Document, Passage
+from pipeline.document import BlockKind, Document, Passage
 
 __all__ = ["split_passages", "split_sentences", "MIN_PASSAGE_CHARS"]
 

@@ -41,6 +41,13 @@ _RULES: tuple[tuple[DocType, re.Pattern[str], int], ...] = (
 
 _BOARD_RE = re.compile(r"\bboard\b|\bcouncil of governors\b|\bbod\b|\btrust board\b")
 _COMMITTEE_RE = re.compile(r"\bcommittee\b|\bsub-?group\b")
+#: An "annual report" on one topic (a committee, a guardian, a programme) is a report to the board.
+_TOPIC_ANNUAL_RE = re.compile(
+    r"\bcommittee\b|\bguardian\b|\bwres\b|\bwdes\b|\bsafeguarding\b|\bcomplaints\b|\beprr\b|"
+    r"\bemergency preparedness\b|\binfection prevention\b|\bresearch\b|\beducation\b|\bmortality\b|"
+    r"\blearning from deaths\b|\bhealth and safety\b|\bmedical (?:education|revalidation|appraisal)\b|"
+    r"\bequality\b|\bpatient experience\b|\bchaplaincy\b|\bvolunteer"
+)
 _TRUST_ANNUAL_RE = re.compile(r"\bannual report and accounts\b|\btrust annual report\b|\bannual report of the trust\b")
 
 
@@ -100,7 +107,7 @@ def detect_doc_type(
             return DocType.COMMITTEE_REPORT
     if best is DocType.ANNUAL_REPORT:
         # "Mental Health Act Committee annual report", "FTSU Guardian annual report".
-        if re.search(r"\bcommittee\b|\bguardian\b|\bwres\b|\bwdes\b|\bsafeguarding\b|\bcomplaints\b", f"{name} {title_l}") and not _TRUST_ANNUAL_RE.search(context):
+        if _TOPIC_ANNUAL_RE.search(f"{name} {title_l}") and not _TRUST_ANNUAL_RE.search(context):
             return DocType.COMMITTEE_REPORT
     return best
 
@@ -138,7 +145,7 @@ _DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def _find_date(text: str) -> tuple[str, str, int] | None:
-    """The earliest date in ``text`` as (iso, precision, position)."""
+    """The first full date in ``text`` (else the first month) as (iso, precision, position)."""
     found: list[tuple[int, int, str, str]] = []
     for pattern, form in _DATE_PATTERNS:
         for m in pattern.finditer(text):
@@ -165,7 +172,7 @@ def _find_date(text: str) -> tuple[str, str, int] | None:
             break
     if not found:
         return None
-    found.sort()
+    found.sort(key=lambda f: (f[1], f[0]))  # a full date anywhere beats a month; then the earliest
     pos, _, iso, prec = found[0]
     return iso, prec, pos
 

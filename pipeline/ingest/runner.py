@@ -297,7 +297,7 @@ def process_file(sf: SourceFile, limits: Limits | None = None) -> FileResult:
     reason = ""
     exitcode: int | None = None
     try:
-        deadline = start + limits.per_file_seconds
+        deadline = time.perf_counter() + limits.per_file_seconds  # from the worker's start (not the forkserver's)
         while True:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
