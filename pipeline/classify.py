@@ -39,6 +39,7 @@ from pipeline.framework import Library, load_library
 from pipeline.nlp import Analysis, analyse_texts
 
 __all__ = [
+    "GATE_LABEL",
     "SpacyAnalyser",
     "ThresholdedOneVsRest",
     "make_classifier",
@@ -310,10 +311,20 @@ class LabelSpace:
         return out
 
 
-def label_space(library: Library, evidence_ids: Iterable[str] = ()) -> LabelSpace:
-    """Area labels of both frameworks (framework order), then the given evidence ids."""
-    labels: list[str] = []
-    fws: list[str] = []
+GATE_LABEL = "__evidence__"
+
+
+def label_space(library: Library, evidence_ids: Iterable[str] = (), *, gate: bool = True) -> LabelSpace:
+    """Area labels of both frameworks (framework order), then the given evidence ids.
+
+    With ``gate``, a first column ``__evidence__`` (framework ``gate``) learns
+    whether a passage is evidence for anything at all; a passage below its
+    threshold gets no tag. Procedural lines, attendance lists and passing
+    mentions share this "not evidence" class, which one model learns better
+    than sixteen separate ones.
+    """
+    labels: list[str] = [GATE_LABEL] if gate else []
+    fws: list[str] = ["gate"] if gate else []
     for fw_id in ("kloe", "qs"):
         for area_id in library.area_ids(fw_id):
             labels.append(area_id)
@@ -358,8 +369,12 @@ def tag_texts(
     passage_ids: Sequence[str] | None = None,
     library: Library | None = None,
     explain: bool = True,
+    use_gate: bool = True,
 ) -> list[PassageTags]:
-    """Tag a batch of texts with a trained model (see :func:`tag_passages`)."""
+    """Tag a batch of texts with a trained model (see :func:`tag_passages`).
+
+    ``use_gate=False`` ignores the model's "is this evidence at all" gate (for evaluation).
+    """
     pipe: Pipeline = model.pipeline
     space: LabelSpace = model.labels
     library = library or load_library(pipe.named_steps["analyse"].framework_dir)
@@ -378,10 +393,14 @@ def tag_texts(
         row = feats.getrow(i)
         per_fw: dict[str, list[Tag]] = {"kloe": [], "qs": [], "evidence": []}
         scores: dict[str, dict[str, float]] = {"kloe": {}, "qs": {}, "evidence": {}}
+        gate_ok = True
         for j, (label, fw) in enumerate(zip(space.labels, space.frameworks)):
             p = float(proba[i, j])
+            if fw == "gate":
+                gate_ok = not use_gate or p >= thresholds[j]
+                continue
             scores[fw][label] = round(p, 4)
-            if p < thresholds[j]:
+            if p < thresholds[j] or not gate_ok:
                 continue
             terms: list[str] = []
             if explain:

@@ -29,7 +29,7 @@ import numpy as np
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
-from pipeline.classify import LabelSpace, label_space, make_classifier
+from pipeline.classify import GATE_LABEL, LabelSpace, label_space, make_classifier
 from pipeline.errors import ModelError
 from pipeline.framework import Library, load_library
 
@@ -184,6 +184,8 @@ def train_model(
         for label in (*p.kloe, *p.qs, *p.evidence):
             if label in index:
                 Y[r, index[label]] = 1
+        if GATE_LABEL in index and (p.kloe or p.qs):
+            Y[r, index[GATE_LABEL]] = 1
     texts = [p.text for p in passages]
     groups = [p.source or p.id for p in passages]
     pipe = make_classifier(framework_dir, C=C, random_state=seed)
