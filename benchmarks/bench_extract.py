@@ -463,7 +463,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
         "python": platform.python_version(),
-        "pypdfium2": getattr(pypdfium2, "__version__", "?") if hasattr(pypdfium2, "__version__") else pypdfium2.version.PYPDFIUM_INFO,
+        "pypdfium2": str(getattr(pypdfium2, "__version__", None) or pypdfium2.version.PYPDFIUM_INFO),
         "pdfplumber": pdfplumber.__version__,
     }
     t = time.perf_counter()
@@ -488,7 +488,7 @@ def main() -> None:
             print(f"{folder} {name}: {r['pages']} pages, wall {r['wall_s']:.1f} s, peak {r['peak_rss_mb']:.0f} MB", flush=True)
             long_rows.append({**r, "folder": f"one file of {r['pages']} pages"})
     saved = {"meta": {k: v for k, v in meta.items() if k != "truth"}, "rows": rows, "long_rows": long_rows, "env": env}
-    (args.work / "results.json").write_text(json.dumps(saved, indent=1), encoding="utf-8")
+    (args.work / "results.json").write_text(json.dumps(saved, indent=1, default=str), encoding="utf-8")
     args.out.write_text(report(saved["meta"], rows, long_rows, env), encoding="utf-8")
     print(f"wrote {args.out}")
 
