@@ -24,7 +24,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.errors import PipelineError
 from pipeline.ingest import FileResult, SourceFile, discover_pack, process_file, write_outputs
-from pipeline.outputs import atomic_write_text
+from pipeline.outputs import atomic_write_text, remove_stale_temp_files
 from pipeline.review import finish_results, plan_sources
 from pipeline.limits import Limits
 
@@ -197,6 +197,9 @@ def review_pack(
     run_logger = get_run_logger()
     out_dir = Path(out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    stale = remove_stale_temp_files(out_dir)
+    if stale:
+        run_logger.warning("removed %d half-written file(s) from an earlier run that was stopped", len(stale))
     lim = Limits(**(limits or {}))
     version = code_version()
     files = discover_task(pack, str(out_dir / ".staging"), lim)

@@ -16,7 +16,14 @@ from typing import Any, Iterable, Sequence
 
 from pipeline.coverage import Coverage
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "write_tables", "write_xlsx", "TABLE_COLUMNS"]
+__all__ = [
+    "atomic_write_text",
+    "atomic_write_bytes",
+    "remove_stale_temp_files",
+    "write_tables",
+    "write_xlsx",
+    "TABLE_COLUMNS",
+]
 
 AREA_COLUMNS = [
     "framework", "id", "title", "passages", "documents", "doc_types", "best_score", "median_score",
@@ -59,6 +66,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temp_files(out_dir: str | Path) -> list[str]:
+    """Delete ``.<name>.*.tmp`` files a killed run left in ``out_dir``; return their names.
+
+    Atomic writes go to such a temporary file and are renamed into place, so
+    a leftover one is always a write that never finished.
+    """
+    removed = []
+    folder = Path(out_dir)
+    if folder.is_dir():
+        for p in folder.glob(".*.tmp"):
+            if p.is_file():
+                p.unlink()
+                removed.append(p.name)
+    return removed
 
 
 def atomic_write_text(path: Path, text: str) -> None:
