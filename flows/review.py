@@ -211,6 +211,7 @@ def review_pack(
     storage.save(storage_name, overwrite=True)
     extract = extract_file.with_options(result_storage=storage)
     todo, decided = plan_sources(files)
+    _tick("discovered", str(len(todo)))
     futures = {sf.path_in_pack: extract.submit(sf, lim, version) for sf in todo}
     results: list[FileResult] = []
     states: dict[str, str] = {}

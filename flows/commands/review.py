@@ -44,7 +44,10 @@ def register(app: typer.Typer) -> None:
             files = progress.add_task("reading files", total=None, visible=False)
 
             def tick(stage: str, item: str) -> None:
-                if stage == "extract":
+                if stage == "discovered":
+                    progress.update(start, visible=False)
+                    progress.update(files, total=int(item), visible=True)
+                elif stage == "extract":
                     progress.update(start, visible=False)
                     progress.update(files, visible=True, description=f"read {Path(item).name[:40]}")
                     progress.advance(files)
