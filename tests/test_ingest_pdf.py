@@ -290,3 +290,94 @@ def test_scanned_page_is_ocrd(tmp_path: Path):
     assert doc.meta["ocr_pages"] == [1]
     assert "Freedom to Speak Up policy" in doc.text
     assert any("OCR'd with tesseract" in w for w in doc.warnings)
+
+
+# --------------------------------------------------------------------------- table-heavy report (IPR body lost)
+
+IPR_PARAGRAPHS = {
+    "1. How to read this report": (
+        "The report uses statistical process control charts to show whether a change in a measure is likely to be "
+        "real or within the normal range of the process. Measures are grouped by the strategic objectives of the "
+        "trust. Charts are included for measures with special cause variation or failing their target."
+    ),
+    "4. Data quality": (
+        "Each measure in the scorecard carries a data quality rating assessed by the Head of Information against six "
+        "dimensions. In August most measures were rated green, eight amber and two red. Both red measures have "
+        "actions agreed with the data owners and will be re-rated in November."
+    ),
+    "5.2 Elective care": (
+        "The number of patients waiting more than 65 weeks has fallen to 12, and all have a date for treatment in "
+        "September. The number waiting more than 52 weeks remains above the planning trajectory, mainly in ENT and "
+        "oral surgery."
+    ),
+    "8. Financial sustainability": (
+        "The year to date deficit is 8.7 million pounds, 1.6 million adverse to plan. The adverse variance is driven "
+        "by industrial action costs and slippage on cost improvement schemes."
+    ),
+}
+IPR_FOOTER = "IPR Month 5 | Board of Directors | Page"
+
+
+def _ipr_footer(c: canvas.Canvas, doc: BaseDocTemplate) -> None:
+    c.saveState()
+    c.setFont("Helvetica", 7)
+    c.drawString(50, 25, f"{IPR_FOOTER} {doc.page}")
+    c.restoreState()
+
+
+def make_table_heavy_report(path: Path) -> Path:
+    """Body 10 pt, scorecard cells 8 pt: the table holds far more characters than the prose."""
+    from reportlab.lib.styles import ParagraphStyle
+
+    body = ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=13, spaceAfter=6)
+    head = ParagraphStyle("head", fontName="Helvetica-Bold", fontSize=13, leading=16, spaceBefore=8, spaceAfter=4)
+    rows = [["Objective", "Measure", "Target", "Jun 25", "Jul 25", "Aug 25", "Variation", "Assurance"]]
+    rows += [
+        [f"Objective {i % 5}", f"Scorecard measure number {i}", f"{i}%", f"{i}.1%", f"{i}.2%", f"{i}.3%", "SC improving", "Hit and miss"]
+        for i in range(1, 71)
+    ]
+    table = Table(rows, repeatRows=1)
+    table.setStyle(
+        TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black), ("FONTSIZE", (0, 0), (-1, -1), 8)])
+    )
+    story = [Paragraph("Integrated Performance Report: Month 5", ParagraphStyle("t", parent=head, fontSize=18, leading=22))]
+    for k, (heading, text) in enumerate(IPR_PARAGRAPHS.items()):
+        story += [Paragraph(heading, head), Paragraph(text, body)]
+        if k == 0:
+            story += [Paragraph("3. Scorecard", head), table]
+    doc = BaseDocTemplate(str(path), pagesize=A4, pageTemplates=[PageTemplate("one", [Frame(50, 50, 495, 742)], onPage=_ipr_footer)])
+    doc.build(story)
+    return path
+
+
+def test_issue_ipr_table_heavy_report_keeps_body_text(tmp_path: Path):
+    """Table text must not set the body size: prose stays prose, never a heading path."""
+    import pdfplumber
+
+    from pipeline.ingest._blocks import is_sentence_like
+
+    path = make_table_heavy_report(tmp_path / "IPR M5.pdf")
+    doc = load_document(path)
+    passages = split_passages(doc)
+    prose = [p for p in passages if p.kind == BlockKind.PARAGRAPH.value]
+    for heading, text in IPR_PARAGRAPHS.items():
+        holder = [p for p in prose if text[:60] in p.text]
+        assert len(holder) == 1, heading
+        assert " ".join(p.text for p in prose if p.heading_path[-1] == heading) == text
+    for b in doc.blocks:
+        if b.kind == BlockKind.HEADING.value:
+            assert not is_sentence_like(b.text), b.text
+    assert not any(is_sentence_like(h) for p in passages for h in p.heading_path)
+    assert sum(1 for p in passages if p.kind == BlockKind.TABLE_ROW.value) == 70
+
+    # Every line on every page (but the footer) ends up in a passage or a heading.
+    def words(text: str) -> set[str]:
+        return set(re.findall(r"\w+", text))
+
+    units = [words(p.text) for p in passages] + [words(b.text) for b in doc.blocks if b.kind == BlockKind.HEADING.value]
+    with pdfplumber.open(path) as pdf:
+        lines = [ln for page in pdf.pages for ln in (page.extract_text() or "").splitlines()]
+    lines = [ln for ln in lines if ln.strip() and not ln.startswith(IPR_FOOTER)]
+    assert len(lines) > 80
+    lost = [ln for ln in lines if not any(words(ln) <= u for u in units)]
+    assert lost == []

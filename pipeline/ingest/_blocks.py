@@ -15,6 +15,7 @@ __all__ = [
     "MINOR_LEVEL",
     "RawBlock",
     "build_blocks",
+    "is_sentence_like",
     "looks_like_heading",
     "minute_number",
     "paragraph_kind",
@@ -31,6 +32,11 @@ BULLET_RE = re.compile(r"^(?:[•▪◦●○■□►‣⁃∙·*\-–—o](?=\
 #: A numbered heading: "1. Introduction", "2.3 Governance", "4.1.2 Risk" (short, no final stop).
 NUMBERED_HEADING_RE = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+(?=[A-Z])")
 _SENTENCE_END_RE = re.compile(r"[.!?;,]\s*[\"”’')\]]?$")
+#: A sentence ending inside a line: a lower-case word, a full stop, then a capital ("plan. In quality").
+_MID_SENTENCE_END_RE = re.compile(r"\b([a-z][a-z]+)[.!?][\"”’)]?\s+[\"“(]?[A-Z]")
+_NOT_SENTENCE_END = frozenset({"etc", "approx", "incl", "excl", "viz", "cf", "vs", "ca"})
+#: Most words a heading has; a longer line is body text whatever its type size.
+MAX_HEADING_WORDS = 25
 
 
 def minute_number(text: str) -> str | None:
@@ -45,6 +51,31 @@ def looks_like_heading(text: str, *, max_words: int = 14) -> bool:
     """A short line without sentence-final punctuation."""
     words = text.split()
     return 0 < len(words) <= max_words and len(text) <= 120 and not _SENTENCE_END_RE.search(text)
+
+
+def is_sentence_like(text: str) -> bool:
+    """True when ``text`` reads as body text, so it must never be a heading.
+
+    Headings are short, start with a capital or a number, and hold no
+    sentence end in the middle of the line; a line that runs past
+    :data:`MAX_HEADING_WORDS` words or 200 characters, starts in lower case
+    (a continuation), ends with a comma or semicolon, ends with a full stop
+    after more than twelve words, or has a full stop followed by a new
+    sentence ("... to plan. In quality, ...") is body text.
+    """
+    text = text.strip()
+    if not text:
+        return False
+    words = text.split()
+    if len(words) > MAX_HEADING_WORDS or len(text) > 200:
+        return True
+    if text[:1].islower():
+        return True
+    if text.endswith((",", ";")):
+        return True
+    if text.endswith((".", "!", "?")) and len(words) > 12:
+        return True
+    return any(m.group(1) not in _NOT_SENTENCE_END for m in _MID_SENTENCE_END_RE.finditer(text))
 
 
 def numbered_heading_level(text: str) -> int | None:
@@ -153,7 +184,9 @@ def build_blocks(raw: list[RawBlock], *, promote_minor: bool = True) -> list[Blo
     """Turn raw blocks into Blocks with heading paths.
 
     Headings go into the path of what follows them (a heading block's own
-    ``heading_path`` is its ancestors). Minute-item headings sit below every
+    ``heading_path`` is its ancestors). A "heading" that reads as body text
+    (:func:`is_sentence_like`) becomes a paragraph, so body text is never
+    hidden in a heading path. Minute-item headings sit below every
     other heading. With ``promote_minor``, a short standalone line followed
     by a longer paragraph, a list or a table becomes a minor heading.
     """
@@ -167,6 +200,11 @@ def build_blocks(raw: list[RawBlock], *, promote_minor: bool = True) -> list[Blo
     for rb in raw:
         if not rb.text or not rb.text.strip():
             continue
+        if rb.kind is BlockKind.HEADING and is_sentence_like(rb.text):
+            # Body text never goes into a heading path, whatever its style said.
+            rb.kind = paragraph_kind(rb.text)
+            if rb.kind is BlockKind.HEADING:
+                rb.kind = BlockKind.PARAGRAPH
         if rb.kind is BlockKind.HEADING:
             if minute_number(rb.text):
                 ancestors = tracker.push_minute(rb.text)

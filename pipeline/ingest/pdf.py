@@ -44,6 +44,7 @@ from pipeline.ingest._blocks import (
     NUMBERED_HEADING_RE,
     RawBlock,
     build_blocks,
+    is_sentence_like,
     looks_like_heading,
     minute_number,
     looks_like_header_row,
@@ -214,6 +215,8 @@ class PdfBackend(ExtractingBackend):
             if page.needs_plumber:  # rulings inside form XObjects: let pdfplumber parse this page
                 self._find_tables(path, [page], warnings)
                 plumber_pages.append(page.number)
+                if page.tables:
+                    stats.discount_tables(page)
             table_pages += bool(page.tables)
             assembler.add_page(page)
 
@@ -452,14 +455,31 @@ class _FontStats:
         self._cached: tuple[float, frozenset[float], dict[float, float]] | None = None
 
     def add(self, page: _Page) -> None:
+        """Count a page's lines; lines inside its tables do not count.
+
+        Table cells are usually set smaller than the body; a table-heavy
+        report would otherwise make the table size the "body" size, and every
+        normal paragraph would look like a heading.
+        """
         prev: _Line | None = None
         for ln in page.lines:
+            if page.tables and any(t.contains(ln) for t in page.tables):
+                prev = None
+                continue
             self.sizes[ln.size] += len(ln.text)
             if prev is not None and prev.size == ln.size:
                 gap = prev.bottom - ln.fbottom
                 if ln.size * 0.8 <= gap <= ln.size * 2.5:
                     self.pitches[ln.size][round(gap * 2) / 2] += 1
             prev = ln
+        self._cached = None
+
+    def discount_tables(self, page: _Page) -> None:
+        """Take back the lines of tables found after the page was counted (pdfplumber pages)."""
+        for ln in page.lines:
+            if any(t.contains(ln) for t in page.tables) and self.sizes.get(ln.size, 0) > 0:
+                self.sizes[ln.size] = max(0, self.sizes[ln.size] - len(ln.text))
+        self.sizes += Counter()  # drop zero counts
         self._cached = None
 
     def _compute(self) -> tuple[float, frozenset[float], dict[float, float]]:
@@ -572,7 +592,7 @@ class _Assembler:
                 ):
                     text = join_lines(text, items[j].text)
                     j += 1
-                if tentative and not looks_like_heading(text, max_words=20):
+                if (tentative and not looks_like_heading(text, max_words=20)) or is_sentence_like(text):
                     para.extend(items[i:j])  # type: ignore[arg-type]  # a bold paragraph, not a heading
                     flush()
                 else:
@@ -895,7 +915,9 @@ def _heading_level(line: _Line, body: float, heading_sizes: frozenset[float]) ->
     text = line.text
     if len(text) > 200 or not re.search(r"[A-Za-z]", text):
         return None
-    if line.size in heading_sizes and not (text.endswith(".") and len(text.split()) > 12):
+    if is_sentence_like(text):
+        return None  # body text, whatever its size or weight
+    if line.size in heading_sizes:
         return _size_level(line.size), False
     if not line.bold or line.size < body * 0.95:
         return None
