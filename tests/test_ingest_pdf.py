@@ -381,3 +381,90 @@ def test_issue_ipr_table_heavy_report_keeps_body_text(tmp_path: Path):
     assert len(lines) > 80
     lost = [ln for ln in lines if not any(words(ln) <= u for u in units)]
     assert lost == []
+
+
+# --------------------------------------------------------------------------- numbers at the start of a wrapped line
+
+#: Paragraphs whose text wraps so that the second part starts a line (the issue's cases).
+WRAPPED = [
+    ("The Board reviewed the action log and noted good progress on the open actions. Action TB", "25/047 (board development session on the incident response framework) was closed; the rest were on track."),
+    ("Detention rates for Black residents remain higher than for White residents (3.6 times for sections 2 and 3, and", "4.2 times for CTOs). This is a strategic priority in the strategy."),
+    ("The relative likelihood of White applicants being appointed from shortlisting has improved to", "1.52 (2024: 1.71), the best position in five years but still outside the equitable range."),
+    ("Our people have been remarkable throughout a very long and difficult winter. They answered", "1.02 million calls and responded to 821,600 incidents, and we thank every one of them."),
+    ("The Director presented the Category 2 trajectory with each assumption shown separately (action", "TB25/095). The Board noted that half of the planned improvement depended on handover times."),
+]
+#: A real minute item: its number starts a line after a sentence end.
+REAL_ITEM = "TB 25/048 Chief Executive's report: the Chief Executive presented her report and the Board noted it."
+
+
+def _wrap(c: canvas.Canvas, lines: list[str], x: float, y: float, leading: float = 13) -> float:
+    for line in lines:
+        c.drawString(x, y, line)
+        y -= leading
+    return y
+
+
+def _fill(words: list[str], width: float, font: str = "Helvetica", size: float = 10) -> list[str]:
+    """Greedy line breaking, as a typesetter does."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    lines, cur = [], ""
+    for w in words:
+        trial = f"{cur} {w}".strip()
+        if cur and stringWidth(trial, font, size) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = trial
+    return [*lines, cur] if cur else lines
+
+
+def _lines_breaking_before(first: str, second: str, width: float) -> list[str]:
+    """Lines of ``first + second`` where ``second`` starts a line: filler words go before the break."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    filler = "and the committee discussed the matter at some length".split()
+    words = first.split()
+    k = 0
+    while True:
+        head = _fill(words, width)
+        if stringWidth(f"{head[-1]} {second.split()[0]}", "Helvetica", 10) > width:
+            break
+        words.insert(len(words) - 2, filler[k % len(filler)])  # before the last two words: mid-sentence
+        k += 1
+    return head + _fill(second.split(), width)
+
+
+def make_wrapped_minutes(path: Path) -> Path:
+    width = 440
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.setFont("Helvetica", 10)
+    y = 780.0
+    for first, second in WRAPPED:
+        y = _wrap(c, _lines_breaking_before(first, second, width), 72, y) - 10
+    y = _wrap(c, _fill(REAL_ITEM.split(), width), 72, y) - 10
+    # A sentence cut by the page break, the next page starting with a minute reference.
+    last = _lines_breaking_before("The Chair confirmed that she had written to the member of the public (BoD", "25/060) and the action was closed.", width)
+    _wrap(c, last[:-1], 72, 80)
+    c.showPage()
+    c.setFont("Helvetica", 10)
+    _wrap(c, last[-1:], 72, 780)
+    _wrap(c, _fill("The Board moved to the next item of business after a short break for the members.".split(), width), 72, 760)
+    c.showPage()
+    c.save()
+    return path
+
+
+def test_issue_number_at_line_start_mid_sentence_is_not_an_item(tmp_path: Path):
+    doc = load_document(make_wrapped_minutes(tmp_path / "2025-07-31 Board minutes.pdf"))
+    passages = split_passages(doc)
+    for first, second in WRAPPED:
+        number = second.split()[0]
+        assert any(number in b.text and b.text.index(number) > 0 for b in doc.blocks), number
+        assert not any(p.text.startswith(number) for p in passages), number
+        joined = next(b.text for b in doc.blocks if number in b.text)
+        assert joined.endswith(second) and joined.startswith(first.split()[0])
+    item = next(b for b in doc.blocks if b.text.startswith("TB 25/048"))
+    assert item.kind == BlockKind.MINUTE_ITEM.value and item.text == REAL_ITEM
+    cut = next(b for b in doc.blocks if "(BoD 25/060)" in b.text)
+    assert (cut.page, cut.page_end) == (1, 2)

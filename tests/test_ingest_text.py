@@ -141,3 +141,25 @@ def test_plain_text_pages_and_headings(tmp_path: Path):
 def test_strip_markdown():
     assert strip_markdown("**Bold** and _em_ and `code` and [link](http://x)") == "Bold and em and code and link"
     assert strip_markdown("snake_case_name stays") == "snake_case_name stays"
+
+
+def test_issue_number_at_line_start_mid_sentence_stays_in_paragraph(tmp_path: Path):
+    path = tmp_path / "wres.txt"
+    path.write_text(
+        "The relative likelihood of White applicants being appointed from shortlisting has improved to\n"
+        "1.52 (2024: 1.71), the best position in five years.\n"
+        "2. The disciplinary ratio worsened this year.\n"
+        "\n"
+        "Headlines:\n"
+        "- representation rose;\n"
+        "- the ratio improved.\n",
+        encoding="utf-8",
+    )
+    doc = load_document(path)
+    texts = [b.text for b in doc.blocks]
+    assert texts[0] == (
+        "The relative likelihood of White applicants being appointed from shortlisting has improved to "
+        "1.52 (2024: 1.71), the best position in five years."
+    )
+    assert texts[1] == "2. The disciplinary ratio worsened this year."  # a number after a sentence end starts an item
+    assert [b.kind for b in doc.blocks[-2:]] == [BlockKind.LIST_ITEM.value] * 2

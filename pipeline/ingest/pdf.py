@@ -653,6 +653,10 @@ class _Assembler:
         }
 
 
+#: The end of a line cut in mid-sentence: a lower-case word, a comma, or an open bracket ("(action", "(BoD").
+_MID_SENTENCE_TAIL_RE = re.compile(r"(?:[a-z,(]|\([A-Za-z]+)$")
+
+
 def _append_paragraph(raw: list[RawBlock], block: RawBlock) -> None:
     """Append, joining a paragraph that a page break cut in two."""
     prev = raw[-1] if raw else None
@@ -662,9 +666,13 @@ def _append_paragraph(raw: list[RawBlock], block: RawBlock) -> None:
         and prev.page is not None
         and (prev.page_end or prev.page) == block.page - 1
         and prev.kind in (BlockKind.PARAGRAPH, BlockKind.LIST_ITEM, BlockKind.MINUTE_ITEM)
-        and block.kind is BlockKind.PARAGRAPH
+        and block.kind in (BlockKind.PARAGRAPH, BlockKind.MINUTE_ITEM)
         and not prev.text.rstrip().endswith(_SENTENCE_END + ('"', "”", ")"))
-        and (block.text[:1].islower() or prev.text.endswith("-"))
+        and (
+            block.text[:1].islower()
+            or prev.text.endswith("-")
+            or (_starts_with_number(block.text) and _MID_SENTENCE_TAIL_RE.search(prev.text) is not None)
+        )
     ):
         prev.text = join_lines(prev.text, block.text)
         prev.page_end = block.page
@@ -893,15 +901,31 @@ def _page_items(page: _Page) -> list[_Line | _Table]:
 
 
 def _right_edges(page: _Page) -> dict[int, float]:
-    edges: dict[int, float] = {}
+    """Right margin of the text starting at each left edge (6 pt buckets).
+
+    The 80th percentile of the lines' right ends, not the widest line, so a
+    full-width title above a two-column page does not move the column's margin.
+    """
+    ends: dict[int, list[float]] = defaultdict(list)
     for ln in page.lines:
-        b = int(ln.x0 // 6)
-        edges[b] = max(edges.get(b, 0.0), ln.x1)
+        ends[int(ln.x0 // 6)].append(ln.x1)
+    edges: dict[int, float] = {}
+    for b, xs in ends.items():
+        xs.sort()
+        edges[b] = xs[min(len(xs) - 1, int(len(xs) * 0.8))] if len(xs) >= 5 else xs[-1]
     return edges
+
+
+_SYMBOL_BULLET_RE = re.compile(r"^[•▪◦●○■□►‣⁃∙·*\-–—](?=\s)")
 
 
 def _starts_item(text: str) -> bool:
     return bool(BULLET_RE.match(text) or minute_number(text) or NUMBERED_ITEM_RE.match(text))
+
+
+def _starts_with_number(text: str) -> bool:
+    """A line that starts with a number or reference: an item only after a sentence end."""
+    return _starts_item(text) and not _SYMBOL_BULLET_RE.match(text)
 
 
 def _heading_level(line: _Line, body: float, heading_sizes: frozenset[float]) -> tuple[int, bool] | None:
@@ -937,18 +961,28 @@ def _continues(para: list[_Line], line: _Line, pitch: dict[float, float], right_
     if abs(line.size - prev.size) > 0.6:
         return False
     if line.top > prev.top + 2:  # moved up: a new column or a new text box
-        return False
+        # ... unless a sentence cut at the foot of a column goes on at the top of the next one.
+        return line.x0 > prev.x0 + 40 and line.text[:1].islower() and not prev.text.endswith(_SENTENCE_END)
     gap = prev.bottom - line.fbottom
     normal = pitch.get(line.size, line.size * 1.2)
     if gap <= 0 or gap > normal * 1.3 + 1:
         return False
-    if _starts_item(line.text):
-        return False
-    if line.text[:1].islower():
-        return True  # a sentence does not start in lower case: same paragraph
     ends_sentence = prev.text.endswith((".", "!", "?", ":", '."', ".”", ".)"))
     right = right_edge.get(int(para[0].x0 // 6), prev.x1)
     width = max(right - para[0].x0, 1.0)
+    if _starts_item(line.text):
+        # "... improved to" / "1.52 (2024: 1.71) ...": a number or minute reference at the start
+        # of a line starts an item only after a sentence end, not when the line above was
+        # filled to the margin in mid-sentence.
+        if not (
+            _starts_with_number(line.text)
+            and not prev.text.endswith(_SENTENCE_END)
+            and prev.x1 >= right - 0.12 * width
+        ):
+            return False
+        return True
+    if line.text[:1].islower():
+        return True  # a sentence does not start in lower case: same paragraph
     if ends_sentence and prev.x1 < right - 0.12 * width:
         return False  # short last line of a paragraph
     if ends_sentence and line.x0 > para[0].x0 + line.size * 0.8 and len(para) > 1:

@@ -62,6 +62,13 @@ def _list_text(text: str) -> str:
     return text
 
 
+def _starts_new_item(prev: str, line: str) -> bool:
+    """A bullet always starts an item; a number ("4.2 times ...") only after a sentence end."""
+    if line[:1] in _SYMBOL_BULLETS:
+        return True
+    return prev.rstrip().endswith((".", "!", "?", ":", ";", '."', ".”", ".)"))
+
+
 class TextBackend(ExtractingBackend):
     """Read a plain-text file."""
 
@@ -103,7 +110,7 @@ class TextBackend(ExtractingBackend):
                     raw.append(RawBlock(BlockKind.HEADING, clean_line(stripped), page=page, level=1 if nxt[0] == "=" else 2))
                     i += 2
                     continue
-                elif BULLET_RE.match(stripped) and para:
+                elif BULLET_RE.match(stripped) and para and _starts_new_item(para[-1], stripped):
                     flush()
                     para.append(stripped)
                 else:
