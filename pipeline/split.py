@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 
 from pipeline.document import BlockKind, Document, Passage
 
-__all__ = ["split_passages", "split_sentences", "MIN_PASSAGE_CHARS"]
+__all__ = ["split_passages", "split_sentences", "MIN_PASSAGE_CHARS", "RECORD_MAX_CHARS"]
 
 #: Chunks shorter than this join their neighbour under the same heading.
 MIN_PASSAGE_CHARS = 160
+#: A table row or spreadsheet record up to this long stays one passage (a risk is read whole).
+#: Spreadsheet backends cut longer records themselves, repeating the risk id in each part.
+RECORD_MAX_CHARS = 3000
 
 _ABBREVIATIONS = frozenset(
     """
@@ -134,11 +137,15 @@ def _hard_cut(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple
 
 
 def _cut_row(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """Cut an over-long table row or record at field separators, then sentences."""
+    """Cut an over-long table row or record at field separators, then sentences.
+
+    A piece that ends at a separator keeps its "|" (" | " minus the last
+    space), so no character of the row is left out of every passage.
+    """
     fields_: list[tuple[int, int]] = []
     pos = start
     while (idx := text.find(_FIELD_SEP, pos, end)) >= 0:
-        fields_.append((pos, idx))
+        fields_.append((pos, idx + len(_FIELD_SEP) - 1))
         pos = idx + len(_FIELD_SEP)
     fields_.append((pos, end))
     pieces: list[tuple[int, int]] = []
@@ -161,14 +168,20 @@ def _cut_row(text: str, start: int, end: int, max_chars: int) -> list[tuple[int,
     return [(s, e) for s, e in pieces if e > s]
 
 
-def split_passages(doc: Document, max_sentences: int = 5, max_chars: int = 1200) -> list[Passage]:
+def split_passages(
+    doc: Document, max_sentences: int = 5, max_chars: int = 1200, record_max_chars: int | None = None
+) -> list[Passage]:
     """Split ``doc`` into passages, in reading order.
 
     Args:
         doc: An ingested document (its blocks carry offsets into ``doc.text``).
         max_sentences: Most sentences in a prose passage.
-        max_chars: Most characters in a passage; a longer table row, record or
-            single sentence is cut (rows at field separators first).
+        max_chars: Most characters in a prose passage; a longer single
+            sentence is kept whole up to four times this, then cut at spaces.
+        record_max_chars: Most characters in a table-row or record passage;
+            a longer one is cut at field separators, then sentences. Default
+            the larger of ``max_chars`` and :data:`RECORD_MAX_CHARS`, so a
+            risk record stays one passage.
 
     Returns:
         Passages with ids ``<document_id[:12]>-<index:05d>``.
@@ -177,6 +190,9 @@ def split_passages(doc: Document, max_sentences: int = 5, max_chars: int = 1200)
         raise ValueError(f"max_sentences must be >= 1, got {max_sentences}")
     if max_chars < 50:
         raise ValueError(f"max_chars must be >= 50, got {max_chars}")
+    row_max = max(max_chars, RECORD_MAX_CHARS) if record_max_chars is None else record_max_chars
+    if row_max < 50:
+        raise ValueError(f"record_max_chars must be >= 50, got {record_max_chars}")
     text = doc.text
     blocks = doc.blocks
     chunks: list[_Chunk] = []
@@ -213,7 +229,7 @@ def split_passages(doc: Document, max_sentences: int = 5, max_chars: int = 1200)
             continue
         s, e = block.char_start, block.char_end
         if kind in (BlockKind.TABLE_ROW.value, BlockKind.RECORD.value):
-            spans = [(s, e)] if e - s <= max_chars else _cut_row(text, s, e, max_chars)
+            spans = [(s, e)] if e - s <= row_max else _cut_row(text, s, e, row_max)
             for ps, pe in spans:
                 chunks.append(_Chunk(ps, pe, 1, i, i, kind, block.heading_path, mergeable=False))
             continue

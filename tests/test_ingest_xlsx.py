@@ -179,3 +179,50 @@ def test_decode_and_format():
     assert format_value(0.051, "0.0%") == "5.1%"
     assert format_value("Line one\nLine two") == "Line one; Line two"
     assert format_value(True) == "Yes"
+
+
+# --------------------------------------------------------------------------- long risk records (BAF rows cut mid-row)
+
+LONG_HEADER = ["Risk ID", "Risk description", "Controls", "Assurances", "Gaps in control", "Actions", "Score"]
+
+
+def _prose(topic: str, n: int) -> str:
+    return " ".join(f"The {topic} measure {i} is reviewed monthly by the lead committee and reported to the Board." for i in range(n))
+
+
+def make_long_baf(path: Path) -> Path:
+    """Eight risks of 1,300-2,000 characters (each must stay one passage) and one of about 9,000."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "BAF Q2"
+    ws.append(["Board Assurance Framework Q2 2025/26"])
+    ws.append(LONG_HEADER)
+    for i in range(1, 9):
+        ws.append([f"SR{i}", _prose("harm", 3), _prose("control", 4 + i % 3), _prose("assurance", 3), _prose("gap", 2), _prose("action", 2), 16])
+    ws.append(["SR9", _prose("harm", 4), _prose("control", 60), _prose("assurance", 12), "None identified", _prose("action", 5), 12])
+    wb.save(path)
+    return path
+
+
+def test_issue_baf_record_whole_or_cut_with_risk_id(tmp_path: Path):
+    doc = load_document(make_long_baf(tmp_path / "Board Assurance Framework Q2.xlsx"))
+    passages = split_passages(doc)
+    recs = [p for p in passages if p.kind == BlockKind.RECORD.value]
+    for i in range(1, 9):
+        (one,) = [p for p in recs if f"Risk ID: SR{i} " in p.text + " "]
+        assert 1200 < len(one.text) <= 3000
+        assert one.text.startswith(f"Risk ID: SR{i} | Risk description: ") and one.text.endswith("| Score: 16")
+    sr9 = [p for p in recs if p.text.startswith("Risk ID: SR9")]
+    assert len(sr9) >= 3
+    assert sr9[0].text.startswith("Risk ID: SR9 | Risk description: ")
+    assert all(p.text.startswith("Risk ID: SR9 (cont.) | ") for p in sr9[1:])
+    assert all(len(p.text) <= 3000 for p in sr9)
+    assert sr9[-1].text.endswith("| Score: 12")
+    assert [p.location for p in sr9] == [f"A11:G11 (part {k} of {len(sr9)})" for k in range(1, len(sr9) + 1)]
+    assert any(p.text.startswith("Risk ID: SR9 (cont.) | Controls (cont.): ") for p in sr9)  # a field cut at a sentence end
+    # Every sentence of the long record is in one passage, whole.
+    body = " ".join(p.text for p in sr9)
+    for sentence in _prose("control", 60).split(". "):
+        assert sentence.rstrip(".") in body
+    for p in passages:
+        assert doc.text[p.char_start : p.char_end] == p.text

@@ -107,10 +107,13 @@ def test_long_record_cut_at_field_boundaries():
     fields = [f"Field {i}: " + "word " * 60 + "end." for i in range(6)]
     rec = " | ".join(fields)
     doc = make_doc((R, rec))
-    passages = split_passages(doc, max_chars=700)
+    assert [p.text for p in split_passages(doc, max_chars=700)] == [rec]  # a record up to 3,000 characters is whole
+    passages = split_passages(doc, max_chars=700, record_max_chars=700)
     assert len(passages) > 1
     assert all(len(p.text) <= 700 for p in passages)
     assert all(p.text.startswith("Field ") for p in passages)  # each piece starts at a field name
+    assert all(p.text.endswith("end. |") for p in passages[:-1])  # the separator stays with the piece before it
+    assert " ".join(p.text for p in passages) == rec
     for p in passages:
         assert doc.text[p.char_start : p.char_end] == p.text
 

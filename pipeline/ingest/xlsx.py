@@ -15,6 +15,11 @@ with the Excel row number and cell range as its location.
   cell, so merge ranges are read from the sheet XML and the value is carried
   over the range (header labels right, risk ids down). Rows that continue the
   risk above (same or no id) join that risk's record.
+* Long records: a risk stays one block (and one passage) up to
+  :data:`pipeline.split.RECORD_MAX_CHARS` characters; a longer one is cut at
+  field ends into several RECORD blocks, each continuation starting with the
+  risk id ("Risk ID: SR3 (cont.) | ..."), so every passage names its risk and
+  passage text is still exactly the document's text (:func:`record_parts`).
 * Formulas: the value Excel saved is used; a formula cell with no saved value
   is recorded as empty with a warning.
 * Hidden sheets are read too, flagged in ``Document.meta["hidden_sheets"]``
@@ -41,8 +46,9 @@ from pipeline.ingest._blocks import RawBlock, build_blocks
 from pipeline.ingest._ooxml import check_ooxml
 from pipeline.ingest.base import Extraction, ExtractingBackend, clean_line
 from pipeline.limits import Limits
+from pipeline.split import RECORD_MAX_CHARS
 
-__all__ = ["XlsxBackend", "CsvBackend", "find_header_row", "decode_text"]
+__all__ = ["XlsxBackend", "CsvBackend", "find_header_row", "decode_text", "record_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -209,9 +215,10 @@ def _records(sheet: _Sheet, *, location_suffix: str = "") -> Iterator[RawBlock]:
 
     record: dict[str, Any] | None = None
 
-    def emit(rec: dict[str, Any]) -> RawBlock:
+    def emit(rec: dict[str, Any]) -> Iterator[RawBlock]:
         fields: list[tuple[str, list[str]]] = []
         prev = None
+        key: str | None = None
         for j in range(ncols):
             vals = rec["values"].get(j)
             if vals:
@@ -219,16 +226,21 @@ def _records(sheet: _Sheet, *, location_suffix: str = "") -> Iterator[RawBlock]:
                     fields[-1][1].extend(v for v in vals if v not in fields[-1][1])
                 else:
                     fields.append((header[j], list(vals)))
+                    if j == id_col:
+                        key = f"{header[j]}: {'; '.join(vals)}"
             prev = header[j]
         parts = [f"{name}: {'; '.join(vals)}" for name, vals in fields]
         loc = f"{_col_letter(rec['c0'])}{rec['r0']}:{_col_letter(rec['c1'])}{rec['r1']}{location_suffix}"
-        return RawBlock(BlockKind.RECORD, " | ".join(parts), page=page, sheet=sheet_name, row=rec["r0"], location=loc)
+        pieces = record_parts(parts, key, RECORD_MAX_CHARS)
+        for k, text in enumerate(pieces, start=1):
+            where = loc if len(pieces) == 1 else f"{loc} (part {k} of {len(pieces)})"
+            yield RawBlock(BlockKind.RECORD, text, page=page, sheet=sheet_name, row=rec["r0"], location=where)
 
     for rownum, cells in data:
         filled = [(j, c) for j, c in enumerate(cells) if c]
         if len(filled) == 1 and ncols >= 3 and len(filled[0][1]) <= 150 and not (id_col is not None and filled[0][0] == id_col and record):
             if record:
-                yield emit(record)
+                yield from emit(record)
                 record = None
             yield RawBlock(BlockKind.HEADING, filled[0][1], page=page, level=3, sheet=sheet_name, row=rownum)
             continue
@@ -244,7 +256,7 @@ def _records(sheet: _Sheet, *, location_suffix: str = "") -> Iterator[RawBlock]:
             record["c1"] = max(record["c1"], filled[-1][0])
             continue
         if record:
-            yield emit(record)
+            yield from emit(record)
         record = {
             "id": rid,
             "values": {j: [c] for j, c in filled},
@@ -254,7 +266,84 @@ def _records(sheet: _Sheet, *, location_suffix: str = "") -> Iterator[RawBlock]:
             "c1": filled[-1][0],
         }
     if record:
-        yield emit(record)
+        yield from emit(record)
+
+
+def record_parts(parts: list[str], key: str | None, limit: int) -> list[str]:
+    """One record's fields as one text, or as several when longer than ``limit``.
+
+    Each continuation starts with the record's key field marked "(cont.)"
+    ("Risk ID: SR3 (cont.) | Controls: ..."), so every part says which risk
+    it belongs to; the key is the id column, else the first field. A field
+    too long for one part is cut at sentence ends, its name repeated
+    ("Controls (cont.): ..."). Every part is at most ``limit`` characters
+    unless one sentence is longer.
+
+    Args:
+        parts: "Name: value" strings in column order.
+        key: The id field ("Risk ID: SR3"), or None to use the first field.
+        limit: Most characters in one part.
+    """
+    whole = _SEP.join(parts)
+    if len(whole) <= limit or not parts:
+        return [whole]
+    key = key or parts[0]
+    if len(key) > 120:
+        key = key[:117].rsplit(" ", 1)[0] + "..."
+    head = f"{key} (cont.)"
+    out: list[str] = []
+    cur: list[str] = []
+
+    def push(part: str) -> None:
+        nonlocal cur
+        if cur and len(_SEP.join([*cur, part])) > limit:
+            out.append(_SEP.join(cur))
+            cur = [head]
+        cur.append(part)
+
+    for part in parts:
+        room = limit - len(head) - len(_SEP)
+        if len(part) <= room:
+            push(part)
+            continue
+        name, _, value = part.partition(": ")
+        label = name if value else ""
+        value = value or part
+        for k, piece in enumerate(_cut_value(value, room - len(label) - 12)):
+            push(f"{label}{' (cont.)' if k else ''}: {piece}" if label else piece)
+    if cur and cur != [head]:
+        out.append(_SEP.join(cur))
+    return out
+
+
+_SEP = " | "
+
+
+def _cut_value(value: str, room: int) -> list[str]:
+    """A long field value in pieces of at most ``room`` characters, at sentence ends, then spaces."""
+    from pipeline.split import split_sentences
+
+    room = max(room, 80)
+    pieces: list[str] = []
+    cur = ""
+    for s, e in split_sentences(value):
+        sentence = value[s:e]
+        while len(sentence) > room:  # one sentence longer than a part: cut at a space
+            cut = sentence.rfind(" ", room // 2, room)
+            cut = cut if cut > 0 else room
+            if cur:
+                pieces.append(cur)
+                cur = ""
+            pieces.append(sentence[:cut].rstrip())
+            sentence = sentence[cut:].lstrip()
+        if cur and len(cur) + 1 + len(sentence) > room:
+            pieces.append(cur)
+            cur = sentence
+        else:
+            cur = f"{cur} {sentence}".strip()
+    if cur:
+        pieces.append(cur)
+    return pieces
 
 
 # ----------------------------------------------------------------------------- XLSX
