@@ -181,3 +181,31 @@ def test_corrupt_docx(tmp_path: Path):
     bad = _rewrite_part(good, tmp_path / "corrupt.docx", "word/document.xml", lambda x: x[: len(x) // 2])
     with pytest.raises(DocumentLoadError, match="Word"):
         load_document(bad)
+
+
+def test_issue_cover_sheet_table_is_key_value(tmp_path: Path):
+    d = docx.Document()
+    d.add_heading("Patient and Carer Experience Report: Quarter 4 2024/25", level=1)
+    cover = d.add_table(rows=0, cols=2)
+    for key, value in [("Meeting", "Quality and Safety Committee"), ("Date", "21 May 2025"),
+                       ("Author:", "Head of Patient and Carer Experience"), ("Purpose", "For assurance"),
+                       ("Link to strategic ambition", "Ambition 1: Care close to home")]:  # fmt: skip
+        cells = cover.add_row().cells
+        cells[0].text, cells[1].text = key, value
+    staffing = d.add_table(rows=0, cols=2)  # an ordinary two-column table keeps its header row
+    for ward, rate in [("Ward", "Fill rate"), ("Ash ward", "94%"), ("Beech ward", "88%")]:
+        cells = staffing.add_row().cells
+        cells[0].text, cells[1].text = ward, rate
+    path = tmp_path / "Patient and Carer Experience report Q4 2024-25.docx"
+    d.save(path)
+    doc = load_document(path)
+    rows = [b.text for b in doc.blocks if b.kind == BlockKind.TABLE_ROW.value]
+    assert rows == [
+        "Meeting: Quality and Safety Committee",
+        "Date: 21 May 2025",
+        "Author: Head of Patient and Carer Experience",
+        "Purpose: For assurance",
+        "Link to strategic ambition: Ambition 1: Care close to home",
+        "Ward: Ash ward | Fill rate: 94%",
+        "Ward: Beech ward | Fill rate: 88%",
+    ]

@@ -468,3 +468,46 @@ def test_issue_number_at_line_start_mid_sentence_is_not_an_item(tmp_path: Path):
     assert item.kind == BlockKind.MINUTE_ITEM.value and item.text == REAL_ITEM
     cut = next(b for b in doc.blocks if "(BoD 25/060)" in b.text)
     assert (cut.page, cut.page_end) == (1, 2)
+
+
+# --------------------------------------------------------------------------- cover sheets and year headers
+
+COVER = [
+    ["Report to", "Board of Directors (Public)"],
+    ["Date of meeting", "31 July 2025"],
+    ["Agenda item", "BoD 25/081"],
+    ["Executive lead", "Director of People and Culture"],
+    ["Purpose", "For approval"],
+    ["Link to CQC domain", "Well-led"],
+    ["Previously considered by", "People and Culture Committee (9 July 2025)"],
+]
+WRES_HEADER = ["Indicator", "2023", "2024", "2025", "Direction"]
+WRES_ROWS = [[f"{i}. Relative likelihood measure number {i}", f"1.{i}0", f"1.{i}5", f"1.{i}2", "Improving"] for i in range(2, 40)]
+
+
+def make_wres(path: Path) -> Path:
+    ss = getSampleStyleSheet()
+    grid = TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black)])
+    cover, wres = Table(COVER), Table([WRES_HEADER, *WRES_ROWS], repeatRows=1)  # runs over a page, header repeated
+    cover.setStyle(grid)
+    wres.setStyle(grid)
+    doc = BaseDocTemplate(str(path), pagesize=A4, pageTemplates=[PageTemplate("one", [Frame(50, 50, 495, 742)])])
+    doc.build([
+        Paragraph("WRES annual report 2025", ss["Title"]), cover,
+        Paragraph("2.2 Indicators 2 to 9", ss["Heading2"]), wres,
+    ])  # fmt: skip
+    return path
+
+
+def test_issue_cover_sheet_and_year_header_tables(tmp_path: Path):
+    doc = load_document(make_wres(tmp_path / "WRES annual report 2025.pdf"))
+    rows = [b for b in doc.blocks if b.kind == BlockKind.TABLE_ROW.value]
+    # A cover sheet is read as key/value pairs, its first row not a header.
+    assert [b.text for b in rows[: len(COVER)]] == [f"{k}: {v}" for k, v in COVER]
+    # A header of years is a header: every row keeps the field names, on both pages.
+    data = rows[len(COVER) :]
+    assert len(data) == len(WRES_ROWS)
+    assert {b.page for b in data} == {1, 2}
+    for b, row in zip(data, WRES_ROWS, strict=True):
+        assert b.text == f"Indicator: {row[0]} | 2023: {row[1]} | 2024: {row[2]} | 2025: {row[3]} | Direction: {row[4]}"
+    assert "Indicator | 2023" not in doc.text

@@ -163,3 +163,19 @@ def test_issue_number_at_line_start_mid_sentence_stays_in_paragraph(tmp_path: Pa
     )
     assert texts[1] == "2. The disciplinary ratio worsened this year."  # a number after a sentence end starts an item
     assert [b.kind for b in doc.blocks[-2:]] == [BlockKind.LIST_ITEM.value] * 2
+
+
+def test_markdown_cover_sheet_and_numeric_header(tmp_path: Path):
+    path = tmp_path / "report.md"
+    path.write_text(
+        "| Report to | Board of Directors (Public) |\n|---|---|\n| Purpose | For assurance |\n| Author | Head of Quality |\n\n"
+        "| Band | 5 | 6 |\n|---|---|---|\n| Nurses | 120 | 80 |\n",
+        encoding="utf-8",
+    )
+    rows = [b.text for b in load_document(path).blocks if b.kind == BlockKind.TABLE_ROW.value]
+    assert rows == [
+        "Report to: Board of Directors (Public)",
+        "Purpose: For assurance",
+        "Author: Head of Quality",
+        "Band: Nurses | 5: 120 | 6: 80",  # a Markdown table's first row is its header, and is not also a row
+    ]

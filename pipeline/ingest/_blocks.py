@@ -15,6 +15,8 @@ __all__ = [
     "MINOR_LEVEL",
     "RawBlock",
     "build_blocks",
+    "COVER_SHEET_KEYS",
+    "is_key_value_table",
     "is_sentence_like",
     "looks_like_heading",
     "minute_number",
@@ -231,13 +233,73 @@ def build_blocks(raw: list[RawBlock], *, promote_minor: bool = True) -> list[Blo
 _NUMERIC_CELL_RE = re.compile(r"[\d.,%£$€ ()+-]+")
 
 
+#: A year or financial year as a column label: "2024", "2024/25", "2023-2024".
+_YEAR_CELL_RE = re.compile(r"(?:19|20)\d\d(?:\s*[/-]\s*(?:\d\d|(?:19|20)\d\d))?")
+
+
 def looks_like_header_row(cells: list[str]) -> bool:
-    """Header cells are short labels; a key/value table's first row is not a header."""
+    """Header cells are short labels; a key/value table's first row is not a header.
+
+    A number is not a label, but a year is ("Indicator | 2023 | 2024 | 2025"),
+    when at least one other cell is words.
+    """
     filled = [c for c in cells if c]
-    if not filled or any(_NUMERIC_CELL_RE.fullmatch(c) for c in filled):
+    if not filled:
+        return False
+    numeric = [c for c in filled if _NUMERIC_CELL_RE.fullmatch(c)]
+    if numeric and (
+        not all(_YEAR_CELL_RE.fullmatch(c.strip()) for c in numeric) or len(numeric) == len(filled)
+    ):
         return False
     max_words = 4 if len(cells) == 2 else 8
     return all(len(c) <= 60 and len(c.split()) <= max_words for c in filled)
+
+
+#: Labels of a report's cover sheet ("Report to | Board of Directors"): a two-column table of them
+#: is key/value pairs, not a header row over data.
+COVER_SHEET_KEYS = frozenset(
+    {
+        "purpose", "report to", "report from", "report title", "title", "author", "authors", "report author",
+        "prepared by", "presented by", "executive lead", "executive leads", "executive sponsor", "executive owner",
+        "executive director", "lead director", "sponsor", "responsible director", "non-executive lead",
+        "link to cqc domain", "cqc domain", "link to cqc domains", "previously considered by", "date of meeting",
+        "meeting date", "meeting", "date", "status", "version", "agenda item", "item", "recommendation",
+        "recommendations", "action required", "decision required", "paper for", "freedom of information status",
+        "foi status", "reference", "owner", "approved by", "date approved", "approval date", "next review",
+        "review date", "committee", "classification", "equality impact assessment", "quality impact assessment",
+        "financial implications", "legal implications", "resource implications", "assurance level",
+        "level of assurance", "report cover sheet", "contact",
+    }
+)  # fmt: skip
+#: Label starts that make a cover-sheet key ("Link to BAF risk", "Date of approval").
+_COVER_KEY_PREFIXES = ("link to ", "date of ", "impact on ", "implications for ", "considered by ", "approved by ")
+
+
+def _is_key_label(cell: str) -> bool:
+    cell = cell.strip()
+    if not cell or len(cell) > 60 or len(cell.split()) > 7 or _NUMERIC_CELL_RE.fullmatch(cell):
+        return False
+    if cell.endswith(":"):
+        return True
+    norm = " ".join(cell.lower().rstrip(":").split())
+    return norm in COVER_SHEET_KEYS or norm.startswith(_COVER_KEY_PREFIXES)
+
+
+def is_key_value_table(rows: list[list[str | None]]) -> bool:
+    """A two-column table of labels and values (a report cover sheet), read with no header row.
+
+    The first column is short labels, most of them ending in ":" or known
+    cover-sheet keys (:data:`COVER_SHEET_KEYS`: "Purpose", "Report to",
+    "Executive lead", "Link to CQC domain" ...).
+    """
+    rows = [r for r in rows if any(c for c in r)]
+    if len(rows) < 2 or any(len(r) != 2 for r in rows):
+        return False
+    keys = [(r[0] or "").strip() for r in rows]
+    if any(len(k) > 60 or len(k.split()) > 8 for k in keys):
+        return False
+    labelled = sum(1 for k in keys if _is_key_label(k))
+    return labelled >= 2 and labelled >= 0.6 * len(keys)
 
 
 def split_header(
@@ -253,7 +315,8 @@ def split_header(
 
     Returns:
         (header, body). A first row with a purely numeric cell is not a
-        header: header cells are then all "".
+        header, nor is the first row of a key/value table
+        (:func:`is_key_value_table`): header cells are then all "".
     """
     body_rows = [[c or "" for c in r] for r in rows]
     if not rows:
@@ -263,7 +326,7 @@ def split_header(
         if [h.lower() for h in first] == [h.lower() for h in inherited]:
             return list(inherited), body_rows[1:]
         return list(inherited), body_rows
-    if not looks_like_header_row(first):
+    if not looks_like_header_row(first) or is_key_value_table(rows):
         return [""] * len(first), body_rows
     header: list[str] = []
     for j, cell in enumerate(first):
@@ -271,7 +334,9 @@ def split_header(
             header.append(header[-1])  # merged: carry the left value right
         else:
             header.append(cell)
-    return header, body_rows[1:]
+    lowered = [h.lower() for h in first]
+    # A header row repeated further down (a table pasted in twice, a page's repeated header) is not data.
+    return header, [r for r in body_rows[1:] if [c.lower() for c in r] != lowered]
 
 
 def pop_caption(rows: list[list[str | None]]) -> tuple[str | None, list[list[str | None]]]:
@@ -291,7 +356,7 @@ def row_text(header: list[str], row: list[str], *, sep: str = " | ") -> str:
     two-column row under no header reads "key: value".
     """
     if not any(header) and len([c for c in row if c]) == 2 and len(row) == 2:
-        return f"{row[0]}: {row[1]}"
+        return f"{row[0].rstrip().rstrip(':')}: {row[1]}"
     fields: list[tuple[str, list[str]]] = []
     prev_name: str | None = None
     for j, value in enumerate(row):

@@ -21,6 +21,7 @@ from pipeline.ingest._blocks import (
     BULLET_RE,
     RawBlock,
     build_blocks,
+    is_key_value_table,
     looks_like_heading,
     numbered_heading_level,
     paragraph_kind,
@@ -231,8 +232,9 @@ class MarkdownBackend(ExtractingBackend):
                     rows.append(list(_md_cells(lines[i])))
                     i += 1
                 header, body = split_header(rows)
-                if not any(header):
-                    header = [c or "" for c in rows[0]]
+                if not any(header) and not is_key_value_table(rows):
+                    header = [c or "" for c in rows[0]]  # a Markdown table's first row is its header
+                    body = body[1:]
                 for r, row in enumerate(body, 1):
                     t = row_text(header, row)
                     if t:
