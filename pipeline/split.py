@@ -1,9 +1,9 @@
 """Split a Document into Passages: the units the classifier tags.
 
 A passage is one to five sentences from one paragraph (short neighbouring
-paragraphs under the same heading, a lead-in and its list, or a short minute
-item (up to ten sentences) are kept together), a table row, or a spreadsheet
-record. Sentences are
+paragraphs under the same heading, or a short minute item (up to ten
+sentences) are kept together), a list with its lead-in (cut between items
+when long), a table row, or a spreadsheet record. Sentences are
 never cut; headings are not passages but go into each passage's
 ``heading_path``. Every passage's text is exactly
 ``document.text[char_start:char_end]``.
@@ -223,11 +223,15 @@ def split_passages(
             return
         chunks.append(chunk)
 
+    skip_to = 0
     for i, block in enumerate(blocks):
         kind = block.kind
-        if kind == BlockKind.HEADING.value:
+        if kind == BlockKind.HEADING.value or i < skip_to:
             continue
         s, e = block.char_start, block.char_end
+        if kind == BlockKind.LIST_ITEM.value:
+            skip_to = _add_list(chunks, blocks, i, text, max_sentences, max_chars)
+            continue
         if kind in (BlockKind.TABLE_ROW.value, BlockKind.RECORD.value):
             spans = [(s, e)] if e - s <= row_max else _cut_row(text, s, e, row_max)
             for ps, pe in spans:
@@ -284,6 +288,78 @@ def split_passages(
             )
         )
     return passages
+
+
+def _add_list(chunks: list[_Chunk], blocks: tuple, i: int, text: str, max_sentences: int, max_chars: int) -> int:
+    """Add the list that starts at block ``i`` (with its lead-in) as list passages; return the next block index.
+
+    A list is the run of list items under one heading; its lead-in is the
+    prose chunk just before it when that ends with ":" ("The committee
+    shall:") or is short. Lead-in and items stay one passage when they fit
+    ``max_chars`` and ``2 * max_sentences``; a longer list is cut between
+    items into balanced passages, the lead-in with the first items. An item
+    longer than ``max_chars`` is cut at its sentence ends.
+    """
+    heading_path = blocks[i].heading_path
+    k = i
+    while k + 1 < len(blocks) and blocks[k + 1].kind == BlockKind.LIST_ITEM.value and blocks[k + 1].heading_path == heading_path:
+        k += 1
+    units: list[tuple[int, int, int, int]] = []  # (start, end, sentences, block index)
+    lead = chunks[-1] if chunks else None
+    if (
+        lead is not None
+        and lead.mergeable
+        and lead.last == i - 1
+        and lead.heading_path == heading_path
+        and not lead.extra_heading
+        and lead.kind == BlockKind.PARAGRAPH.value
+        and (text[lead.end - 1] == ":" or lead.end - lead.start < MIN_PASSAGE_CHARS)
+    ):
+        chunks.pop()
+        units.append((lead.start, lead.end, lead.sentences, lead.first))
+    else:
+        lead = None
+    for j in range(i, k + 1):
+        b = blocks[j]
+        sents = split_sentences(text, b.char_start, b.char_end)
+        if b.char_end - b.char_start <= max_chars:
+            units.append((b.char_start, b.char_end, max(len(sents), 1), j))
+            continue
+        for cs, ce, n in _pack_sentences(sents, max_sentences, max_chars):
+            if ce - cs > max_chars * 4:
+                units.extend((hs, he, 1, j) for hs, he in _hard_cut(text, cs, ce, max_chars))
+            else:
+                units.append((cs, ce, n, j))
+    kind = BlockKind.LIST_ITEM.value
+    for group in _pack_units(units, 2 * max_sentences, max_chars, keep_first_with_next=lead is not None):
+        first, last = group[0], group[-1]
+        chunks.append(
+            _Chunk(first[0], last[1], sum(u[2] for u in group), first[3], last[3], kind, heading_path, mergeable=False)
+        )
+    return k + 1
+
+
+def _pack_units(
+    units: list[tuple[int, int, int, int]], max_sentences: int, max_chars: int, *, keep_first_with_next: bool = False
+) -> list[list[tuple[int, int, int, int]]]:
+    """Group consecutive units (start, end, sentences, block) into balanced runs within the limits."""
+    total = units[-1][1] - units[0][0]
+    n = max(math.ceil(sum(u[2] for u in units) / max_sentences), math.ceil(total / max_chars), 1)
+    target = total / n
+    groups: list[list[tuple[int, int, int, int]]] = []
+    cur: list[tuple[int, int, int, int]] = []
+    sents = 0
+    for u in units:
+        if cur:
+            over = sents + u[2] > max_sentences or u[1] - cur[0][0] > max_chars
+            full = cur[-1][1] - cur[0][0] >= target
+            if over or (full and not (keep_first_with_next and not groups and len(cur) == 1)):
+                groups.append(cur)
+                cur, sents = [], 0
+        cur.append(u)
+        sents += u[2]
+    groups.append(cur)
+    return groups
 
 
 def _merge_short_minute_items(chunks: list[_Chunk], max_chars: int, max_sentences: int) -> list[_Chunk]:

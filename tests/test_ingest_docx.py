@@ -108,9 +108,13 @@ def test_heading_paths(strategy):
 def test_list_items_kept_with_their_lead_in(strategy):
     doc, passages = strategy
     items = [b for b in doc.blocks if b.kind == BlockKind.LIST_ITEM.value]
-    assert [b.text for b in items] == ["reducing harm from falls;", "improving the experience of carers;", "learning from deaths."]
+    assert [b.text for b in items] == ["• reducing harm from falls;", "• improving the experience of carers;", "• learning from deaths."]
     lead = next(p for p in passages if p.text.startswith("Our three quality priorities are:"))
-    assert "learning from deaths." in lead.text  # the lead-in and its list form one passage
+    assert lead.text == (
+        "Our three quality priorities are:\n\n• reducing harm from falls;\n\n• improving the experience of carers;"
+        "\n\n• learning from deaths."
+    )  # the lead-in and its list form one passage, markers kept
+    assert lead.kind == BlockKind.LIST_ITEM.value
 
 
 def test_table_rows_with_merged_header(strategy):
@@ -209,3 +213,98 @@ def test_issue_cover_sheet_table_is_key_value(tmp_path: Path):
         "Ward: Ash ward | Fill rate: 94%",
         "Ward: Beech ward | Fill rate: 88%",
     ]
+
+
+DUTIES = [
+    f"Seek assurance on duty {i}: that the trust's systems for this area of quality are effective, review the themes "
+    f"and learning from investigations and reports, and escalate any concern about duty {i} to the Board of Directors."
+    for i in range(1, 10)
+]
+
+
+def test_issue_lists_keep_markers_and_lead_in(tmp_path: Path):
+    d = docx.Document()
+    d.add_heading("Our vision for quality", level=1)
+    d.add_paragraph("For quality, this means that every patient should be able to say:")
+    for s in ("I was kept safe from avoidable harm.", "I received care based on the best evidence.",
+              "I was treated with kindness and respect.", "When things went wrong, I was told honestly."):  # fmt: skip
+        d.add_paragraph(s, style="List Bullet")
+    d.add_paragraph("These four statements were written by members of our Patient Partners Group.")
+    d.add_heading("7. Duties", level=1)
+    d.add_paragraph("The committee shall:")
+    for duty in DUTIES:
+        d.add_paragraph(duty, style="List Number")
+    path = tmp_path / "Quality Committee Terms of Reference.docx"
+    d.save(path)
+    doc = load_document(path)
+    passages = split_passages(doc)
+    vision = next(p for p in passages if p.text.startswith("For quality"))
+    assert vision.text == (
+        "For quality, this means that every patient should be able to say:\n\n• I was kept safe from avoidable harm."
+        "\n\n• I received care based on the best evidence.\n\n• I was treated with kindness and respect."
+        "\n\n• When things went wrong, I was told honestly."
+    )
+    assert any(p.text.startswith("These four statements") for p in passages)  # not glued to the list
+    duties = [p for p in passages if p.heading_path[-1] == "7. Duties"]
+    assert len(duties) >= 2 and all(len(p.text) <= 1200 for p in duties)
+    assert duties[0].text.startswith("The committee shall:\n\n1. Seek assurance on duty 1:")  # lead-in with the first items
+    assert all(p.kind == BlockKind.LIST_ITEM.value for p in duties)
+    items = [item for p in duties for item in p.text.split("\n\n") if item != "The committee shall:"]
+    assert items == [f"{i}. {duty}" for i, duty in enumerate(DUTIES, 1)]  # every item whole, numbered, in one passage
+
+
+# --------------------------------------------------------------------------- pages (issue: page null, page_count 1)
+
+PARA = "The committee reviewed the quality and safety report and the actions taken on each ward this quarter. " * 5  # 80 words
+
+
+def test_issue_docx_pages_from_explicit_breaks(tmp_path: Path):
+    d = docx.Document()
+    for section in ("1. Summary", "2. Safety", "3. Experience"):
+        d.add_heading(section, level=1)
+        d.add_paragraph(f"{section[3:]}: {PARA}")
+        if section != "3. Experience":
+            d.add_page_break()
+    path = tmp_path / "breaks.docx"
+    d.save(path)
+    doc = load_document(path)
+    passages = split_passages(doc)
+    assert doc.page_count == 3
+    assert doc.meta["page_basis"] == "explicit page breaks" and "pages_estimated" not in doc.meta
+    pages = {p.text.split(":")[0]: p.page for p in passages}
+    assert pages == {"Summary": 1, "Safety": 2, "Experience": 3}
+
+
+def test_issue_docx_pages_estimated_without_breaks(tmp_path: Path):
+    d = docx.Document()
+    for i in range(20):  # 20 x 80 = 1,600 words: about four pages
+        d.add_paragraph(f"Paragraph {i}. {PARA}")
+    path = tmp_path / "no breaks.docx"
+    d.save(path)
+    doc = load_document(path)
+    passages = split_passages(doc)
+    assert doc.page_count == 4
+    assert doc.meta["pages_estimated"] is True and "estimated" in doc.meta["page_basis"]
+    assert all(p.page is not None for p in passages)
+    assert passages[0].page == 1 and passages[-1].page == 4
+    assert [p.page for p in passages] == sorted(p.page for p in passages)
+
+
+def test_issue_docx_rendered_page_breaks(tmp_path: Path):
+    """Word's own layout (w:lastRenderedPageBreak) wins; a break mid-paragraph gives it a page_end."""
+    d = docx.Document()
+    first = d.add_paragraph("Opening paragraph of the report, on the first page.")
+    spans = d.add_paragraph("This paragraph starts on page one")
+    spans.add_run(" and runs on to page two.")
+    d.add_paragraph("Last paragraph, on page two.")
+    from docx.oxml import OxmlElement
+
+    spans.runs[1]._r.insert(0, OxmlElement("w:lastRenderedPageBreak"))
+    first.add_run().add_break()  # a plain line break is not a page break
+    path = tmp_path / "rendered.docx"
+    d.save(path)
+    doc = load_document(path)
+    assert doc.meta["page_basis"] == "rendered page breaks"
+    blocks = {b.text.split()[0]: (b.page, b.page_end) for b in doc.blocks}
+    assert blocks == {"Opening": (1, None), "This": (1, 2), "Last": (2, None)}
+    assert doc.page_count == 2

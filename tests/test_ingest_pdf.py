@@ -511,3 +511,37 @@ def test_issue_cover_sheet_and_year_header_tables(tmp_path: Path):
     for b, row in zip(data, WRES_ROWS, strict=True):
         assert b.text == f"Indicator: {row[0]} | 2023: {row[1]} | 2024: {row[2]} | 2025: {row[3]} | Direction: {row[4]}"
     assert "Indicator | 2023" not in doc.text
+
+
+# --------------------------------------------------------------------------- lists
+
+ARC_ITEMS = [
+    "reviewed the design of the Board Assurance Framework twice and recommended that each gap in control carry a named action and target date;",
+    "received the internal audit of the BAF and of the corporate risk register, the latter finding that some risks had passed their review date;",
+    "tested the link between the BAF and the corporate risk register for two strategic risks;",
+    "reviewed the Board's risk appetite statement before its approval by the Board in April 2025.",
+]
+ARC_AFTER = "The committee concluded that the risk management arrangements were adequately designed and mostly operating as intended."
+
+
+def test_issue_pdf_list_stays_with_lead_in_and_keeps_markers(tmp_path: Path):
+    from reportlab.lib.styles import ParagraphStyle
+
+    body = ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=13, spaceAfter=6)
+    bullet = ParagraphStyle("bullet", parent=body, leftIndent=14, bulletIndent=0, spaceAfter=2)
+    story = [
+        Paragraph("3. Risk management", ParagraphStyle("h", fontName="Helvetica-Bold", fontSize=13, leading=16)),
+        Paragraph("The committee seeks assurance that risk management is effective. During the year the committee:", body),
+        *[Paragraph(item, bullet, bulletText="•") for item in ARC_ITEMS],
+        Paragraph(ARC_AFTER, body),
+    ]
+    path = tmp_path / "Audit and Risk Committee annual report.pdf"
+    BaseDocTemplate(str(path), pagesize=A4, pageTemplates=[PageTemplate("one", [Frame(50, 50, 495, 742)])]).build(story)
+    doc = load_document(path)
+    passages = split_passages(doc)
+    items = [b.text for b in doc.blocks if b.kind == BlockKind.LIST_ITEM.value]
+    assert items == [f"• {item}" for item in ARC_ITEMS]
+    (listed,) = [p for p in passages if "During the year the committee:" in p.text]
+    assert listed.text.endswith("\n\n".join(["During the year the committee:", *items]))
+    assert listed.kind == BlockKind.LIST_ITEM.value
+    assert [p.text for p in passages if ARC_AFTER[:30] in p.text] == [ARC_AFTER]  # not glued to the last item

@@ -48,6 +48,7 @@ HTML = """<!DOCTYPE html>
 <h2>Complaints</h2>
 <p>The Trust received 112 formal complaints in the quarter &amp; responded to 87% within 25 working days.</p>
 <ul><li>Communication was the most common theme.</li><li>Waiting times came second.</li></ul>
+<ol><li>Reply within 25 days.</li><li>Share the learning.</li></ol>
 <table>
 <tr><th>Division</th><th colspan="2">Complaints</th></tr>
 <tr><td>Surgery</td><td>41</td><td>up 5</td></tr>
@@ -91,10 +92,13 @@ def test_markdown(tmp_path: Path):
     assert summary.heading_path == ("Freedom to Speak Up Guardian report", "1. Summary")
     items = [b.text for b in doc.blocks if b.kind == BlockKind.LIST_ITEM.value]
     assert items == [
-        "attitudes and behaviours of senior staff;",
-        "staffing levels on night shifts;",
-        "the process for raising concerns about bullying.",
+        "• attitudes and behaviours of senior staff;",
+        "• staffing levels on night shifts;",
+        "• the process for raising concerns about bullying.",
     ]
+    themes = next(p for p in passages if "Themes were:" in p.text)
+    assert themes.text.endswith("Themes were:\n\n• attitudes and behaviours of senior staff;\n\n• staffing levels on night "
+                                "shifts;\n\n• the process for raising concerns about bullying.")  # lead-in with its whole list
     rows = [p.text for p in passages if p.kind == BlockKind.TABLE_ROW.value]
     assert rows == [
         "Staff group: Nursing and midwifery | Concerns: 19 | Anonymous: 4",
@@ -119,7 +123,12 @@ def test_html(tmp_path: Path):
     rows = [p.text for p in passages if p.kind == BlockKind.TABLE_ROW.value]
     assert rows == ["Division: Surgery | Complaints: 41; up 5", "Division: Medicine | Complaints: 52; down 3"]
     items = [b.text for b in doc.blocks if b.kind == BlockKind.LIST_ITEM.value]
-    assert items == ["Communication was the most common theme.", "Waiting times came second."]
+    assert items == [
+        "• Communication was the most common theme.",
+        "• Waiting times came second.",
+        "1. Reply within 25 days.",
+        "2. Share the learning.",
+    ]
 
 
 def test_plain_text_pages_and_headings(tmp_path: Path):

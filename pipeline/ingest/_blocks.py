@@ -18,6 +18,8 @@ __all__ = [
     "COVER_SHEET_KEYS",
     "is_key_value_table",
     "is_sentence_like",
+    "list_item_text",
+    "SYMBOL_BULLETS",
     "looks_like_heading",
     "minute_number",
     "paragraph_kind",
@@ -90,6 +92,30 @@ def numbered_heading_level(text: str) -> int | None:
 
 def strip_bullet(text: str) -> str:
     return BULLET_RE.sub("", text, count=1)
+
+
+#: Characters used as bullets; each becomes "•" in a list item's text.
+SYMBOL_BULLETS = "•▪◦●○■□►‣⁃∙·*-–—+"
+
+
+def list_item_text(text: str, marker: str | None = None) -> str:
+    """A list item's text with its marker, so a passage of several items still reads as a list.
+
+    A symbol bullet becomes "• "; an item with its own number or letter
+    ("1.", "(a)") keeps it; ``marker`` (a number Word or HTML gave the item)
+    goes in front; any other item gets "• ".
+    """
+    t = text.strip()
+    if not t:
+        return t
+    if t[0] in SYMBOL_BULLETS and (t[1:2].isspace() or (t[0] in "•▪◦●○■□►‣⁃∙·" and t[1:2] != t[0])):
+        rest = t[1:].lstrip()
+        return f"• {rest}" if rest else t
+    if marker:
+        return f"{marker} {t}"
+    if BULLET_RE.match(t):
+        return t
+    return f"• {t}"
 
 
 def paragraph_kind(text: str) -> BlockKind:

@@ -3,10 +3,17 @@
 Headings come from heading styles ("Title", "Heading 1".."Heading 9", or an
 outline level), from numbered headings ("2.3 Governance") and from short
 all-bold paragraphs; every other block carries the path of headings above it.
-List paragraphs (list styles or Word numbering) become list items, tables one
-block per row with the column headers. Headers and footers are not part of the
-body and are left out. Pages are known only when Word saved rendered page
-breaks; otherwise ``page`` is None.
+List paragraphs (list styles or Word numbering) become list items that keep
+their marker ("• ", or the number Word shows: "2.", "b)"), tables one block per
+row with the column headers; a two-column cover sheet is read as "Key: Value".
+Headers and footers are not part of the body and are left out.
+
+Pages: where Word saved its layout (``w:lastRenderedPageBreak``) those breaks
+give each block its page, and Word's page count is used; otherwise explicit
+breaks (page breaks, "page break before", section breaks) do; a file with no
+breaks at all (written by a program, not Word) has its pages estimated at
+:data:`WORDS_PER_PAGE` words a page, and ``Document.meta`` says so
+(``pages_estimated``, ``page_basis``).
 
 The file is checked before parsing (:func:`pipeline.ingest._ooxml.check_ooxml`):
 no DTD or ENTITY declarations, bounded part sizes.
@@ -15,6 +22,7 @@ no DTD or ENTITY declarations, bounded part sizes.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import zipfile
 from pathlib import Path
@@ -25,6 +33,7 @@ from pipeline.errors import DocumentLoadError
 from pipeline.ingest._blocks import (
     RawBlock,
     build_blocks,
+    list_item_text,
     looks_like_heading,
     minute_number,
     numbered_heading_level,
@@ -90,12 +99,45 @@ def _all_bold(paragraph: Any) -> bool:
     return True
 
 
-def _page_breaks(paragraph: Any) -> int:
-    """Page breaks in a paragraph: Word's rendered breaks, or explicit page breaks."""
-    p = paragraph._p
-    rendered = len(p.findall(f".//{_W}lastRenderedPageBreak"))
-    explicit = sum(1 for br in p.findall(f".//{_W}br") if br.get(f"{_W}type") == "page")
-    return max(rendered, explicit)
+#: Words on a page of an ordinary Word document, for estimating pages when no breaks are saved.
+WORDS_PER_PAGE = 500
+
+
+def _break_counts(el: Any, rendered: bool) -> tuple[int, int]:
+    """Page breaks at the start and after the start of a paragraph or table row: (leading, trailing).
+
+    With ``rendered`` (Word saved where its pages began, ``w:lastRenderedPageBreak``,
+    which also marks explicit breaks), only those count; otherwise explicit
+    breaks: ``w:br w:type="page"``, "page break before", and section breaks.
+    A break before any text moves the whole paragraph to the next page.
+    """
+    lead = trail = 0
+    seen_text = False
+    for node in el.iter(f"{_W}t", f"{_W}br", f"{_W}lastRenderedPageBreak"):
+        tag = node.tag
+        if tag == f"{_W}t":
+            seen_text = seen_text or bool((node.text or "").strip())
+            continue
+        if rendered != (tag == f"{_W}lastRenderedPageBreak"):
+            continue
+        if tag == f"{_W}br" and node.get(f"{_W}type") != "page":
+            continue
+        if seen_text:
+            trail += 1
+        else:
+            lead += 1
+    if not rendered:
+        ppr = el.find(f"{_W}pPr")
+        if ppr is not None:
+            before = ppr.find(f"{_W}pageBreakBefore")
+            if before is not None and before.get(f"{_W}val") not in ("0", "false", "off"):
+                lead += 1
+            sect = ppr.find(f"{_W}sectPr")
+            if sect is not None:
+                kind = sect.find(f"{_W}type")
+                if kind is None or kind.get(f"{_W}val") != "continuous":
+                    trail += 1  # a section break (next page) after this paragraph
+    return lead, trail
 
 
 def _word_pages(path: Path) -> int | None:
@@ -107,6 +149,78 @@ def _word_pages(path: Path) -> int | None:
         return None
     m = re.search(rb"<(?:\w+:)?Pages>(\d+)</(?:\w+:)?Pages>", data)
     return int(m.group(1)) if m else None
+
+
+_ROMAN = [(10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")]
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, letters in _ROMAN:
+        while n >= value:
+            out += letters
+            n -= value
+    return out
+
+
+class _ListMarkers:
+    """The marker Word shows before a list paragraph: "•", or its number ("2.", "b)", "iii.").
+
+    Word keeps numbers out of the text (numbering.xml says the format of each
+    list level), so they are counted here, per list and level, as Word does.
+    """
+
+    def __init__(self, document: Any) -> None:
+        self.formats: dict[str, dict[str, str]] = {}
+        self.counters: dict[tuple[str, str], int] = {}
+        try:
+            numbering = document.part.numbering_part.element
+        except (KeyError, AttributeError, NotImplementedError, ValueError):
+            return
+        abstract: dict[str, dict[str, str]] = {}
+        for an in numbering.findall(f"{_W}abstractNum"):
+            levels = {}
+            for lvl in an.findall(f"{_W}lvl"):
+                fmt = lvl.find(f"{_W}numFmt")
+                levels[lvl.get(f"{_W}ilvl") or "0"] = fmt.get(f"{_W}val") if fmt is not None else "bullet"
+            abstract[an.get(f"{_W}abstractNumId") or ""] = levels
+        for num in numbering.findall(f"{_W}num"):
+            ref = num.find(f"{_W}abstractNumId")
+            if ref is not None:
+                self.formats[num.get(f"{_W}numId") or ""] = abstract.get(ref.get(f"{_W}val") or "", {})
+
+    @staticmethod
+    def _num_pr(paragraph: Any) -> tuple[str, str] | None:
+        for ppr in (paragraph._p.pPr, getattr(getattr(paragraph.style, "element", None), "pPr", None)):
+            el = ppr.find(f"{_W}numPr") if ppr is not None else None
+            if el is not None:
+                num_id = el.find(f"{_W}numId")
+                ilvl = el.find(f"{_W}ilvl")
+                if num_id is not None:
+                    return num_id.get(f"{_W}val") or "", ilvl.get(f"{_W}val") if ilvl is not None else "0"
+        return None
+
+    def marker(self, paragraph: Any, style: str) -> str:
+        pr = self._num_pr(paragraph)
+        fmt = self.formats.get(pr[0], {}).get(pr[1]) if pr else None
+        if fmt is None:
+            fmt = "decimal" if "number" in style.lower() else "bullet"
+        if fmt in ("bullet", "none") or pr is None and fmt == "bullet":
+            return "•"
+        key = pr or (style, "0")
+        n = self.counters.get(key, 0) + 1
+        self.counters[key] = n
+        for other in [k for k in self.counters if k[0] == key[0] and k[1] > key[1]]:
+            del self.counters[other]  # a deeper level starts again under a new parent item
+        if fmt == "lowerLetter":
+            return f"{chr(96 + (n - 1) % 26 + 1)})"
+        if fmt == "upperLetter":
+            return f"{chr(64 + (n - 1) % 26 + 1)})"
+        if fmt == "lowerRoman":
+            return f"{_roman(n)}."
+        if fmt == "upperRoman":
+            return f"{_roman(n).upper()}."
+        return f"{n}."
 
 
 class DocxBackend(ExtractingBackend):
@@ -126,40 +240,72 @@ class DocxBackend(ExtractingBackend):
             raise DocumentLoadError(f"corrupt or unreadable Word file ({type(exc).__name__}: {exc})") from exc
         warnings: list[str] = []
         raw: list[RawBlock] = []
-        page = 1
-        any_breaks = False
         n_par = n_table = 0
         try:
             items = list(document.iter_inner_content())
+            rendered = document.element.body.find(f".//{_W}lastRenderedPageBreak") is not None
         except Exception as exc:  # noqa: BLE001
             raise DocumentLoadError(f"corrupt Word body ({type(exc).__name__}: {exc})") from exc
+        markers = _ListMarkers(document)
+        # Each block's page two ways: from saved page breaks, and from words read so far (~500 a page).
+        page = 1
+        words = 0
+        any_breaks = False
+        pages_by_words: list[tuple[int, int]] = []  # (words before the block, words before its end)
         for item in items:
             if isinstance(item, Paragraph):
-                breaks = _page_breaks(item)
+                lead, trail = _break_counts(item._p, rendered)
+                any_breaks = any_breaks or bool(lead or trail)
+                page += lead
                 text = clean_line(item.text.replace("\n", " ").replace("\t", " "))
                 if text:
                     n_par += 1
-                    raw.append(self._paragraph(item, text, page, n_par))
-                if breaks:
-                    any_breaks = True
-                    page += breaks
+                    rb = self._paragraph(item, text, page, n_par, markers)
+                    rb.page_end = page + trail if trail else None
+                    raw.append(rb)
+                    pages_by_words.append((words, words + len(text.split())))
+                    words += len(text.split())
+                page += trail
             elif isinstance(item, Table):
                 n_table += 1
-                raw.extend(self._table(item, page, n_table))
-        if not any_breaks:
-            for rb in raw:
-                rb.page = None
+                row_pages: list[int] = []
+                row_words: list[int] = []
+                for row in item._tbl.tr_lst:
+                    lead, trail = _break_counts(row, rendered)
+                    any_breaks = any_breaks or bool(lead or trail)
+                    page += lead + trail  # a row that moves to a new page starts there
+                    row_pages.append(page)
+                    row_words.append(words)
+                    words += sum(len((t.text or "").split()) for t in row.iter(f"{_W}t"))
+                for rb, k in self._table(item, n_table):
+                    rb.page = row_pages[k] if k < len(row_pages) else page
+                    raw.append(rb)
+                    w = row_words[k] if k < len(row_words) else words
+                    pages_by_words.append((w, w))
+        meta: dict[str, Any] = {"paragraphs": n_par, "tables": n_table}
+        if any_breaks:
+            pages: int | None = page
+            if rendered:
+                pages = max(page, _word_pages(path) or 0)  # Word's own count, when Word laid the file out
+            meta["page_basis"] = "rendered page breaks" if rendered else "explicit page breaks"
+        else:
+            # No page breaks saved (files written by programs, not Word): estimate.
+            for rb, (w0, w1) in zip(raw, pages_by_words, strict=True):
+                rb.page = 1 + w0 // WORDS_PER_PAGE
+                last = 1 + max(w1 - 1, w0) // WORDS_PER_PAGE
+                rb.page_end = last if last != rb.page else None
+            pages = max(1, math.ceil(words / WORDS_PER_PAGE))
+            meta["page_basis"] = f"estimated (about {WORDS_PER_PAGE} words a page; no page breaks in the file)"
+            meta["pages_estimated"] = True
         title = None
         try:
             title = document.core_properties.title or None
         except Exception:  # noqa: BLE001 - properties are optional
             title = None
-        pages = _word_pages(path) or (page if any_breaks else None)
-        meta: dict[str, Any] = {"paragraphs": n_par, "tables": n_table}
         return Extraction(blocks=build_blocks(raw, promote_minor=True), page_count=pages, title=title, warnings=warnings, meta=meta)
 
     @staticmethod
-    def _paragraph(item: Any, text: str, page: int, n: int) -> RawBlock:
+    def _paragraph(item: Any, text: str, page: int, n: int, markers: _ListMarkers | None = None) -> RawBlock:
         style = _style_name(item)
         location = f"paragraph {n}"
         m = _HEADING_STYLE_RE.match(style)
@@ -181,14 +327,20 @@ class DocxBackend(ExtractingBackend):
         if bold and looks_like_heading(text, max_words=14):
             return RawBlock(BlockKind.HEADING, text, page=page, level=_BOLD_HEADING_LEVEL, location=location)
         if "list" in style.lower() or _has_numbering(item):
-            return RawBlock(BlockKind.LIST_ITEM, text, page=page, location=location)
-        return RawBlock(paragraph_kind(text), text, page=page, location=location)
+            marker = markers.marker(item, style) if markers is not None else None
+            return RawBlock(BlockKind.LIST_ITEM, list_item_text(text, marker), page=page, location=location)
+        kind = paragraph_kind(text)
+        if kind is BlockKind.LIST_ITEM:
+            text = list_item_text(text)
+        return RawBlock(kind, text, page=page, location=location)
 
     @staticmethod
-    def _table(table: Any, page: int, n: int) -> list[RawBlock]:
+    def _table(table: Any, n: int) -> list[tuple[RawBlock, int]]:
+        """One block per body row, each with the index of its row in the table (for its page)."""
         rows: list[list[str | None]] = []
+        index: list[int] = []
         try:
-            for row in table.rows:
+            for k, row in enumerate(table.rows):
                 cells: list[str | None] = []
                 prev_tc = None
                 for cell in row.cells:
@@ -197,24 +349,33 @@ class DocxBackend(ExtractingBackend):
                         continue
                     prev_tc = cell._tc
                     cells.append(clean_line(" ".join(p.text for p in cell.paragraphs)))
-                rows.append(cells)
+                if any(cells):
+                    rows.append(cells)
+                    index.append(k)
         except Exception as exc:  # noqa: BLE001 - malformed table grid
             log.debug("table %d unreadable: %s", n, exc)
-            return [RawBlock(BlockKind.PARAGRAPH, clean_line(" ".join(c.text for r in table.rows for c in r.cells)), page=page)]
-        rows = [r for r in rows if any(r)]
+            text = clean_line(" ".join(c.text for r in table.rows for c in r.cells))
+            return [(RawBlock(BlockKind.PARAGRAPH, text), 0)]
         if not rows:
             return []
         if len(rows) == 1 or max(len(r) for r in rows) == 1:
             return [
-                RawBlock(BlockKind.PARAGRAPH, " | ".join(c for c in r if c), page=page, location=f"table {n}, row {i}")
-                for i, r in enumerate(rows, 1)
+                (RawBlock(BlockKind.PARAGRAPH, " | ".join(c for c in r if c), location=f"table {n}, row {i}"), k)
+                for i, (r, k) in enumerate(zip(rows, index, strict=True), 1)
             ]
-        caption, rows = pop_caption(rows)
-        header, body = split_header(rows)
+        caption, rest = pop_caption(rows)
+        header, body = split_header(rest)
         context = (caption,) if caption else ()
+        # Body rows are a subsequence of the rows: find each one's table row.
+        remaining = list(zip(rows[len(rows) - len(rest) :], index[len(rows) - len(rest) :], strict=True))
         out = []
+        pos = 0
         for i, row in enumerate(body, 1):
+            while pos < len(remaining) - 1 and [c or "" for c in remaining[pos][0]] != row:
+                pos += 1
+            k = remaining[pos][1]
+            pos += 1
             text = row_text(header, row)
             if text:
-                out.append(RawBlock(BlockKind.TABLE_ROW, text, page=page, location=f"table {n}, row {i}", context=context))
+                out.append((RawBlock(BlockKind.TABLE_ROW, text, location=f"table {n}, row {i}", context=context), k))
         return out

@@ -45,6 +45,7 @@ from pipeline.ingest._blocks import (
     RawBlock,
     build_blocks,
     is_sentence_like,
+    list_item_text,
     looks_like_heading,
     minute_number,
     looks_like_header_row,
@@ -550,8 +551,8 @@ class _Assembler:
             for ln in para:
                 text = join_lines(text, ln.text)
             kind = _paragraph_kind(text)
-            if kind is BlockKind.LIST_ITEM and text[:1] in "•▪◦●○■□►‣⁃∙·":
-                text = text[1:].lstrip()
+            if kind is BlockKind.LIST_ITEM:
+                text = list_item_text(text)
             _append_paragraph(raw, RawBlock(kind, text, page=page.number))
             para.clear()
 
@@ -983,6 +984,10 @@ def _continues(para: list[_Line], line: _Line, pitch: dict[float, float], right_
         return True
     if line.text[:1].islower():
         return True  # a sentence does not start in lower case: same paragraph
+    if ends_sentence and _starts_item(para[0].text):
+        hanging = para[1].x0 if len(para) > 1 else para[0].x0 + line.size * 0.8
+        if line.x0 < hanging - 4:
+            return False  # back out of a list item's hanging indent: the text after the list
     if ends_sentence and prev.x1 < right - 0.12 * width:
         return False  # short last line of a paragraph
     if ends_sentence and line.x0 > para[0].x0 + line.size * 0.8 and len(para) > 1:

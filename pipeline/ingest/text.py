@@ -22,6 +22,7 @@ from pipeline.ingest._blocks import (
     RawBlock,
     build_blocks,
     is_key_value_table,
+    list_item_text,
     looks_like_heading,
     numbered_heading_level,
     paragraph_kind,
@@ -58,9 +59,7 @@ def _enc_warning(enc: str) -> list[str]:
 
 
 def _list_text(text: str) -> str:
-    if text[:1] in _SYMBOL_BULLETS and text[1:2] == " ":
-        return text[2:].lstrip()
-    return text
+    return list_item_text(text)
 
 
 def _starts_new_item(prev: str, line: str) -> bool:
@@ -144,7 +143,7 @@ def strip_markdown(text: str) -> str:
 
 
 _MD_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_MD_LIST_RE = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(.*)$")
+_MD_LIST_RE = re.compile(r"^(\s*)([-*+]|\d{1,3}[.)])\s+(.*)$")
 _MD_TABLE_SEP_RE = re.compile(r"^\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?$")
 
 
@@ -243,7 +242,8 @@ class MarkdownBackend(ExtractingBackend):
             lm = _MD_LIST_RE.match(line)
             if lm:
                 flush()
-                item = [lm.group(2)]
+                item = [lm.group(3)]
+                marker = "•" if lm.group(2) in "-*+" else lm.group(2)
                 i += 1
                 while i < len(lines) and lines[i].strip() and not _MD_LIST_RE.match(lines[i]) and (
                     lines[i].startswith((" ", "\t"))
@@ -252,7 +252,7 @@ class MarkdownBackend(ExtractingBackend):
                     i += 1
                 joined = strip_markdown(_join(item))
                 if joined:
-                    raw.append(RawBlock(BlockKind.LIST_ITEM, joined))
+                    raw.append(RawBlock(BlockKind.LIST_ITEM, list_item_text(joined, marker)))
                 continue
             if stripped.startswith(">"):
                 stripped = stripped.lstrip("> ")
@@ -283,6 +283,7 @@ class _HtmlBlocks(HTMLParser):
         self.title = ""
         self.tables: list[dict[str, Any]] = []  # stack
         self.n_table = 0
+        self.lists: list[int | None] = []  # open <ol> (item count) and <ul> (None), innermost last
 
     # --- text flushing
     def _flush(self) -> None:
@@ -296,7 +297,12 @@ class _HtmlBlocks(HTMLParser):
         if self.kind is BlockKind.HEADING:
             self.raw.append(RawBlock(BlockKind.HEADING, text, level=self.level))
         elif self.kind is BlockKind.LIST_ITEM:
-            self.raw.append(RawBlock(BlockKind.LIST_ITEM, text))
+            marker = None
+            if self.lists and self.lists[-1] is not None:
+                self.lists[-1] += 1
+                marker = f"{self.lists[-1]}."
+            self.raw.append(RawBlock(BlockKind.LIST_ITEM, list_item_text(text, marker)))
+            self.kind = BlockKind.PARAGRAPH  # more text in the same <li> after a nested block is not another item
         else:
             self.raw.append(RawBlock(paragraph_kind(text), text))
 
@@ -318,6 +324,8 @@ class _HtmlBlocks(HTMLParser):
             self.kind, self.level = BlockKind.HEADING, int(tag[1])
         elif tag == "li":
             self.kind, self.level = BlockKind.LIST_ITEM, None
+        elif tag in ("ol", "ul"):
+            self.lists.append(0 if tag == "ol" else None)
         elif tag in ("p", "div", "dd", "dt", "blockquote", "pre"):
             self.kind, self.level = BlockKind.PARAGRAPH, None
         elif tag == "table":
@@ -368,6 +376,8 @@ class _HtmlBlocks(HTMLParser):
         if tag in _BLOCK_TAGS:
             self._flush()
             self.kind, self.level = BlockKind.PARAGRAPH, None
+        if tag in ("ol", "ul") and self.lists:
+            self.lists.pop()
 
     def handle_data(self, data: str) -> None:
         if self.in_title:
