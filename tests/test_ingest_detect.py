@@ -133,11 +133,57 @@ def test_doc_type_from_structure():
         ("Board papers March 2025.pdf", "", ("2025-03-01", "month")),
         ("IPR 2025-08.pdf", "", ("2025-08-01", "month")),
         ("Strategy 2024-2029.docx", "Approved by the Board on 28 March 2024.", ("2024-03-28", "day")),
-        ("Annual report 2024-25.pdf", "Our year in numbers", (None, None)),
+        ("Annual report 2024-25.pdf", "Our year in numbers", ("2025-03-31", "year_end")),
+        ("Annual report 2024-25.pdf", "In September 2024 we opened the new unit.", ("2025-03-31", "year_end")),
+        ("Board papers.pdf", "Our year in numbers", (None, None)),
+        ("IPR August 2025.pdf", "Meeting: Trust Board (Part 1), 25 September 2025, agenda item 7", ("2025-09-25", "day")),
+        ("WRES 2025.pdf", "Data to 31 March 2025. Meeting: Board of Directors (Public), 31 July 2025", ("2025-07-31", "day")),
+        ("BAF Q2.xlsx", "Position at 30 September 2025 (Q2). Presented to the Board on 25 September 2025", ("2025-09-25", "day")),
+        ("Report.pdf", "Purpose: For approval (publication by 31 October 2025)", ("2025-10-31", "day")),
     ],
 )
 def test_dates(name: str, text: str, expected):
     assert detect_date(name, _blocks(text) if text else []) == expected
+
+
+def test_issue_document_dates_prefer_meeting_over_period(tmp_path: Path):
+    """Meeting or publication dates on the first page beat period ends; an annual report falls back to its year end."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    from pipeline.ingest import load_document
+
+    wres = tmp_path / "WRES and WDES annual report 2025.pdf"
+    c = canvas.Canvas(str(wres), pagesize=A4)
+    c.setFont("Helvetica-Bold", 16)
+    c.drawString(60, 780, "WRES and WDES: Annual Report 2025 (data to 31 March 2025)")
+    c.setFont("Helvetica", 10)
+    c.drawString(60, 750, "Meeting: Board of Directors (Public), 31 July 2025, agenda item 10")
+    c.drawString(60, 735, "Purpose: For approval (publication by 31 October 2025)")
+    c.drawString(60, 700, "This report presents the workforce race and disability equality data for the year.")
+    c.save()
+    assert load_document(wres).date == "2025-07-31"
+
+    d = docx.Document()
+    d.add_heading("Patient and Carer Experience Report: Quarter 4 2024/25 (January to March 2025)", level=1)
+    cover = d.add_table(rows=0, cols=2)
+    for key, value in [("Meeting", "Quality and Safety Committee"), ("Date of meeting", "21 May 2025"), ("Purpose", "For assurance")]:
+        cells = cover.add_row().cells
+        cells[0].text, cells[1].text = key, value
+    d.add_paragraph("In the quarter to 31 March 2025 the Trust received 61 formal complaints.")
+    experience = tmp_path / "Patient and Carer Experience report Q4 2024-25.docx"
+    d.save(experience)
+    assert load_document(experience).date == "2025-05-21"
+
+    annual = tmp_path / "Annual Report 2024-25 - Performance report extract.pdf"
+    c = canvas.Canvas(str(annual), pagesize=A4)
+    c.setFont("Helvetica-Bold", 16)
+    c.drawString(60, 780, "Annual Report and Accounts 2024/25")
+    c.setFont("Helvetica", 10)
+    c.drawString(60, 750, "In September 2024 we opened a new emergency operations centre at Fellgate.")
+    c.save()
+    doc = load_document(annual)
+    assert doc.date == "2025-03-31" and doc.meta["date_precision"] == "year_end"
 
 
 def test_title_choice():

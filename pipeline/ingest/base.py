@@ -244,7 +244,7 @@ def assemble_document(
     file_name = source_path.rsplit("/", 1)[-1]
     title = detect_title(extraction.title, blocks, file_name)
     doc_type = detect_doc_type(file_name, title, blocks, source_path=source_path)
-    date, precision = detect_date(file_name, blocks)
+    date, precision = detect_date(file_name, blocks, title)
     meta = dict(extraction.meta)
     if date and precision != "day":
         meta["date_precision"] = precision

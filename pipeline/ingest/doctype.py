@@ -144,8 +144,8 @@ _DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def _find_date(text: str) -> tuple[str, str, int] | None:
-    """The first full date in ``text`` (else the first month) as (iso, precision, position)."""
+def _dates_in(text: str) -> list[tuple[int, int, str, str]]:
+    """Every date in ``text`` as (start, end, iso, precision), full dates before month-only ones at one place."""
     found: list[tuple[int, int, str, str]] = []
     for pattern, form in _DATE_PATTERNS:
         for m in pattern.finditer(text):
@@ -165,37 +165,110 @@ def _find_date(text: str) -> tuple[str, str, int] | None:
                     d, prec = date(int(g[0]), int(g[1]), 1), "month"
             except (ValueError, KeyError):
                 continue
-            if not 2000 <= d.year <= 2100:
-                continue
-            # Prefer day precision at the same place; earlier place first.
-            found.append((m.start(), 0 if prec == "day" else 1, d.isoformat(), prec))
-            break
+            if 2000 <= d.year <= 2100:
+                found.append((m.start(), m.end(), d.isoformat(), prec))
+    found.sort(key=lambda f: (f[0], 0 if f[3] == "day" else 1))
+    return found
+
+
+def _find_date(text: str) -> tuple[str, str, int] | None:
+    """The first full date in ``text`` (else the first month) as (iso, precision, position)."""
+    found = _dates_in(text)
     if not found:
         return None
-    found.sort(key=lambda f: (f[1], f[0]))  # a full date anywhere beats a month; then the earliest
-    pos, _, iso, prec = found[0]
-    return iso, prec, pos
+    best = min(found, key=lambda f: (0 if f[3] == "day" else 1, f[0]))  # a full date anywhere beats a month
+    return best[2], best[3], best[0]
 
 
-def detect_date(file_name: str, blocks: Sequence[Block]) -> tuple[str | None, str | None]:
-    """The document's date as (ISO YYYY-MM-DD, precision "day" | "month").
+#: Words before a date that make it the date of a meeting or of the paper itself.
+_EVENT_RE = re.compile(
+    r"\b(?:date of (?:meeting|issue|approval|publication|board)|meeting(?: date)?|held|board|committee|council|"
+    r"presented|approved|ratified|published|publication date|issued|dated|signed|date(?: approved)?)\b[^.;]{0,80}$",
+    re.I,
+)
+#: Words just before a date that make it the end (or start) of a period or a deadline, not the paper's date.
+_PERIOD_RE = re.compile(
+    r"(?:\bto|\bended|\bending|\bas at|\bposition at|\buntil|\bup to|\bfrom|\bbetween|\bby|\bbefore|\bdue|\bon or before)"
+    r"\s+(?:the\s+)?(?:\w+day\s+)?$",
+    re.I,
+)
+#: A financial year: "2024-25", "2024/25", "2024/2025".
+_FY_RE = re.compile(r"(?<!\d)(20\d\d)\s*[-/–]\s*(\d\d|20\d\d)(?!\d)")
 
-    The name is read first ("2025-03-27", "27.03.2025", "March 2025",
-    "2025-03"); a full date on the first page refines a month-only name date
-    in the same month. Month precision gives the first of the month.
+
+def _event_date(blocks: Sequence[Block]) -> str | None:
+    """The first full date labelled as the meeting's or the paper's ("Date of meeting: 21 May 2025").
+
+    Body text and cover-sheet rows are read before headings (a title may name
+    the period or the meetings it covers); spreadsheet records not at all
+    (their dates are each risk's own).
+    """
+    body = [b for b in blocks if b.kind not in (BlockKind.HEADING.value, BlockKind.RECORD.value)]
+    titles = [b for b in blocks if b.kind == BlockKind.HEADING.value]
+    for b in body + titles:
+        for start, _end, iso, prec in _dates_in(b.text[:1500]):
+            if prec != "day":
+                continue
+            before = b.text[max(0, start - 120) : start]
+            if _PERIOD_RE.search(before):
+                continue
+            if _EVENT_RE.search(before):
+                return iso
+    return None
+
+
+def _year_end(text: str) -> str | None:
+    """31 March closing the financial year named in ``text`` ("Annual Report 2024-25" -> 2025-03-31)."""
+    for m in _FY_RE.finditer(text):
+        first, second = int(m.group(1)), m.group(2)
+        end = int(second) if len(second) == 4 else (first // 100) * 100 + int(second)
+        if end == first + 1:
+            return f"{end}-03-31"
+    return None
+
+
+def detect_date(file_name: str, blocks: Sequence[Block], title: str = "") -> tuple[str | None, str | None]:
+    """The document's date as (ISO YYYY-MM-DD, precision "day" | "month" | "year_end").
+
+    Rules, in order:
+
+    1. A full date in the file name ("2025-03-27", "27.03.2025").
+    2. The meeting or publication date on the first page: a full date after
+       "Date of meeting", "Meeting:", "Board of Directors", "held on",
+       "approved", "presented", "published"... ("Board of Directors (Public),
+       31 July 2025"). Dates that close a period or set a deadline ("data to
+       31 March 2025", "position at 30 September", "publication by ...")
+       are not the paper's date.
+    3. A month in the name ("March 2025"), made a full date by a full date
+       of the same month on the first page.
+    4. An annual report for a financial year ("Annual Report 2024-25") with no
+       better date: the year end, 31 March (2025-03-31), precision "year_end".
+    5. The first full date on the first page that does not close a period,
+       else any full date there, else the first month.
+
+    Month precision gives the first of the month.
     """
     from_name = _find_date(re.sub(r"[_]+", " ", file_name))
-    first_page = blocks[0].page if blocks else None
-    head_blocks = [b for b in blocks[:40] if b.page == first_page] or list(blocks[:20])
-    from_text = _find_date(" \n".join(b.text for b in head_blocks)[:3000])
     if from_name and from_name[1] == "day":
         return from_name[0], "day"
-    if from_name and from_text:
-        if from_text[1] == "day" and from_text[0][:7] == from_name[0][:7]:
+    first_page = blocks[0].page if blocks else None
+    head_blocks = [b for b in blocks[:40] if b.page == first_page] or list(blocks[:20])
+    event = _event_date(head_blocks)
+    if event:
+        return event, "day"
+    head = " \n".join(b.text for b in head_blocks)[:3000]
+    from_text = _find_date(head)
+    if from_name:
+        if from_text and from_text[1] == "day" and from_text[0][:7] == from_name[0][:7]:
             return from_text[0], "day"
         return from_name[0], from_name[1]
-    if from_name:
-        return from_name[0], from_name[1]
+    name_and_title = f"{file_name} {title}"
+    if re.search(r"\bannual\b", name_and_title, re.I) and (end := _year_end(name_and_title)):
+        return end, "year_end"
+    days = [d for d in _dates_in(head) if d[3] == "day"]
+    for start, _end, iso, _prec in days:
+        if not _PERIOD_RE.search(head[max(0, start - 40) : start]):
+            return iso, "day"
     if from_text:
         return from_text[0], from_text[1]
     return None, None
