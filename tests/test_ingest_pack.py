@@ -191,3 +191,19 @@ def test_cli_extract(tmp_path: Path):
 def test_cli_missing_pack(tmp_path: Path):
     res = CliRunner().invoke(_app(), ["extract", str(tmp_path / "missing"), "--out", str(tmp_path / "out")])
     assert res.exit_code == 1
+
+
+def test_issue_upload_markers_are_skipped(tmp_path: Path):
+    pack = tmp_path / "2025-10-upload"
+    pack.mkdir()
+    _pdf(pack / "2025-09-25 Board minutes.pdf", ["TB 25/101 Minutes", "The Board approved the minutes of the last meeting."])
+    (pack / "UPLOAD_COMPLETE").write_bytes(b"")
+    (pack / ".complete").write_text("done\n")
+    result = ingest_pack(pack, tmp_path / "out", workers=1)
+    rows = {r.source.path_in_pack: (r.status, r.reason) for r in result.results}
+    assert rows == {
+        ".complete": ("skipped", "upload marker"),
+        "2025-09-25 Board minutes.pdf": ("ingested", ""),
+        "UPLOAD_COMPLETE": ("skipped", "upload marker"),
+    }
+    assert result.count("failed") == 0

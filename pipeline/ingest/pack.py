@@ -3,6 +3,8 @@
 :func:`discover_pack` lists every input (files, zips, zip members, refused
 members, system files) as a :class:`SourceFile`; :func:`ingest_pack` reads
 them over a pool of workers (one process per file, ``workers`` at a time),
+skips the watch flow's upload marker files (``UPLOAD_COMPLETE``,
+``.complete``: status "skipped", reason "upload marker"),
 marks duplicates (same bytes -> status "duplicate"; the same passage text in
 two documents -> ``Passage.duplicate_of``) and writes ``passages.jsonl``,
 ``documents.jsonl``, ``manifest.json`` and ``manifest.csv``, each atomically.
@@ -31,10 +33,15 @@ from pipeline.ingest.base import MANIFEST_FIELDS, FileResult, PackResult, Source
 from pipeline.ingest.detect import is_zip_archive
 from pipeline.ingest.runner import process_file
 from pipeline.limits import Limits
+from pipeline.uploads import MARKERS
 
 __all__ = ["discover_pack", "ingest_pack", "write_outputs", "mark_duplicate_passages", "ProgressCallback"]
 
 log = logging.getLogger(__name__)
+
+#: Files the watch flow's uploaders drop in a pack folder to say it is complete
+#: (:data:`pipeline.uploads.MARKERS`): skipped, not read as documents.
+_UPLOAD_MARKERS = frozenset(m.lower() for m in MARKERS)
 
 #: Called after each input is done: (result, inputs done, inputs in all).
 ProgressCallback = Callable[[FileResult, int, int], None]
@@ -103,6 +110,9 @@ def discover_pack(pack: Path, staging: Path, limits: Limits | None = None) -> li
             continue
         if path.is_symlink():
             out.append(SourceFile(rel, None, status="skipped", reason="symbolic link (not followed)"))
+            continue
+        if path.name.lower() in _UPLOAD_MARKERS and not pack.is_file():
+            out.append(SourceFile(rel, path, size=_size(path), status="skipped", reason="upload marker"))
             continue
         if is_system_file(rel) or path.name.startswith("."):
             out.append(SourceFile(rel, path, size=_size(path), status="skipped", reason="hidden or system file (not a trust document)"))
