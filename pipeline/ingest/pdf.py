@@ -168,6 +168,17 @@ def _ocr_available() -> bool:
     return shutil.which("tesseract") is not None and importlib.util.find_spec("pytesseract") is not None
 
 
+def _has_eof_marker(path: Path) -> bool:
+    """True when the last KB of the file holds "%%EOF" (a complete PDF ends with it)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 1024))
+            return b"%%EOF" in fh.read()
+    except OSError:
+        return False
+
+
 def _ranges(numbers: list[int]) -> str:
     out: list[str] = []
     start = prev = numbers[0]
@@ -198,6 +209,8 @@ class PdfBackend(ExtractingBackend):
             msg = str(exc)
             if "password" in msg.lower():
                 raise DocumentLoadError("encrypted PDF (password required)") from exc
+            if not _has_eof_marker(path):
+                raise DocumentLoadError(f"truncated PDF: no end-of-file marker, the file is incomplete ({msg})") from exc
             raise DocumentLoadError(f"corrupt or unreadable PDF ({msg})") from exc
         warnings: list[str] = []
         meta: dict[str, Any] = {}
