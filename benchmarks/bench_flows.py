@@ -60,8 +60,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = HERE.parent  # in a child: the snapshot the parent made
 PY = sys.executable
+SRC = REPO  # the tree the children run (the parent sets it to a snapshot of HEAD)
 CLK = os.sysconf("SC_CLK_TCK")
 
 # --------------------------------------------------------------------------
@@ -329,8 +330,9 @@ def child_suspects(results_pickle: str, result_path: str) -> None:
     from flows import settings  # noqa: F401
     from prefect.filesystems import LocalFileSystem
     from prefect.results import ResultStore
+    from prefect.utilities.annotations import quote
     from prefect.utilities.collections import visit_collection
-    from prefect.utilities.engine import collect_task_run_inputs_sync
+    from prefect.utilities.engine import collect_task_run_inputs_sync, resolve_to_final_result
     from prefect.utilities.hashing import hash_objects
 
     with open(results_pickle, "rb") as fh:
@@ -360,12 +362,19 @@ def child_suspects(results_pickle: str, result_path: str) -> None:
             rows.append({"path": r.source.path_in_pack, "passages": len(r.passages), "pickle_bytes": len(raw),
                          "record_bytes": (tmp / key).stat().st_size, "pickle": pk, "persist": persist,
                          "exists": exists, "read": read, "unpickle": unpk})
-        t, c = time.perf_counter(), time.process_time()
-        visit_collection(results, visit_fn=lambda x: x, return_data=True)
-        visit = (time.perf_counter() - t, time.process_time() - c)
-        t, c = time.perf_counter(), time.process_time()
-        collect_task_run_inputs_sync(results)
-        collect = (time.perf_counter() - t, time.process_time() - c)
+        def resolve(value: Any) -> tuple[float, float]:  # as TaskRunEngine._resolve_parameters does
+            t, c = time.perf_counter(), time.process_time()
+            visit_collection(value, visit_fn=resolve_to_final_result, return_data=True, max_depth=-1,
+                             remove_annotations=True, context={"parameter_name": "results"})
+            return (time.perf_counter() - t, time.process_time() - c)
+
+        def collect(value: Any) -> tuple[float, float]:  # as the task run's creation does
+            t, c = time.perf_counter(), time.process_time()
+            collect_task_run_inputs_sync(value)
+            return (time.perf_counter() - t, time.process_time() - c)
+
+        visit, collected = resolve(results), collect(results)
+        visit_q, collected_q = resolve(quote(results)), collect(quote(results))
         t, c = time.perf_counter(), time.process_time()
         try:
             hash_objects({"results": results, "out": "x"}, raise_on_failure=True)
@@ -375,8 +384,9 @@ def child_suspects(results_pickle: str, result_path: str) -> None:
             print("hash_objects failed:", exc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    Path(result_path).write_text(json.dumps({"files": rows, "visit": visit, "collect_inputs": collect,
-                                             "hash_inputs": hashed}))
+    Path(result_path).write_text(json.dumps({"files": rows, "visit": visit, "collect_inputs": collected,
+                                             "hash_inputs": hashed, "visit_quoted": visit_q,
+                                             "collect_inputs_quoted": collected_q}))
 
 
 # --------------------------------------------------------------------------
@@ -429,7 +439,7 @@ def _env(prefect_home: Path, api_url: str | None = None) -> dict[str, str]:
     env.pop("PREFECT_API_URL", None)
     if api_url:
         env["PREFECT_API_URL"] = api_url
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = str(SRC)  # before the editable install's finder, which sys.meta_path tries last
     return env
 
 
@@ -442,8 +452,8 @@ def run_child(args: list[str], env: dict[str, str], log_path: Path, timeout: flo
     t0 = time.time()
     env["BENCH_T0"] = repr(t0)
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([PY, str(Path(__file__).resolve()), "--child", *args, str(result_path)],
-                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO))
+        proc = subprocess.Popen([PY, str(SRC / "benchmarks" / "bench_flows.py"), "--child", *args, str(result_path)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(SRC))
         deadline = time.time() + timeout
         while True:
             pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
@@ -691,9 +701,8 @@ def suspects_summary(d: dict[str, Any]) -> dict[str, Any]:
                     "exists_s": round(big["exists"][0], 3), "read_s": round(big["read"][0], 3)},
         "pickle": tot("pickle"), "persist": tot("persist"), "exists": tot("exists"), "read": tot("read"),
         "unpickle": tot("unpickle"),
-        "write_passages_param": {"visit": [round(x, 3) for x in d["visit"]],
-                                 "collect_inputs": [round(x, 3) for x in d["collect_inputs"]],
-                                 "hash_inputs": [round(x, 3) for x in d["hash_inputs"]]},
+        "write_passages_param": {k: [round(x, 4) for x in d[k]] for k in
+                                 ("visit", "collect_inputs", "hash_inputs", "visit_quoted", "collect_inputs_quoted")},
         "rows": rows,
     }
 
@@ -773,9 +782,25 @@ def pack_pages(path: Path) -> tuple[int, int]:
     return len(items), pages
 
 
+def snapshot(dest: Path) -> dict[str, Any]:
+    """Export HEAD (``git archive``: read-only for the repository) so that teammates' edits during the run
+    change neither the code measured nor the flow's code version (part of the extract cache key)."""
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "pipeline", "flows", "framework",
+                            "models"], capture_output=True, text=True, check=True).stdout.split("\n")
+    dest.mkdir(parents=True)
+    arch = subprocess.Popen(["git", "-C", str(REPO), "archive", "--format=tar", head], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=arch.stdout, check=True)
+    arch.wait()
+    if arch.returncode:
+        raise RuntimeError("git archive failed")
+    return {"commit": head, "uncommitted_in_working_tree": [ln[3:] for ln in dirty if ln.strip()]}
+
+
 def largest_sample_pack() -> tuple[Path, int, int]:
     best: tuple[Path, int, int] | None = None
-    for p in sorted((REPO / "corpus_samples" / "packs").iterdir()):
+    for p in sorted((SRC / "corpus_samples" / "packs").iterdir()):
         if p.name.endswith(".md"):
             continue
         files, pages = pack_pages(p)
@@ -807,8 +832,12 @@ def write_markdown(res: dict[str, Any], path: Path) -> None:
              "row gives CPU seconds beside wall seconds, and the 1-minute load when the row started. CPU is the "
              "whole process tree's (the process, its per-file worker processes and, in ephemeral mode, Prefect's "
              "temporary API server, which is a child process).")
-    L += ["", f"Made by `.venv/bin/python benchmarks/bench_flows.py {res['argv']}` in {res['total_s'] / 60:.1f} min. "
-          "Raw figures: `benchmarks/results/flows.json`.", ""]
+    code = res.get("code") or {}
+    L += ["", f"Made by `.venv/bin/python benchmarks/bench_flows.py {res['argv']}` in {res['total_s'] / 60:.1f} min, "
+          f"on a snapshot of commit `{code.get('commit', '?')[:12]}` (`git archive`; teammates were editing "
+          "`pipeline/` during runs, and any edit there changes the flow's code version, which is part of the "
+          "extract cache key: a WARM run would then be a cache miss). Raw figures: "
+          "`benchmarks/results/flows.json`.", ""]
 
     # 1. start-up
     su = res.get("startup")
@@ -982,11 +1011,13 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
         L += ["", "The write-passages task takes every FileResult as its parameter. What the engine does with it "
               "(wall s / CPU s):", "",
               "| Pack | `visit_collection` (resolve parameters) | `collect_task_run_inputs` (create the task run) | "
-              "`hash_objects` (default cache policy: INPUTS) |", "|---|---|---|---|"]
+              "`hash_objects` (default cache policy: INPUTS) | the same two visits with the list wrapped in "
+              "`quote()` |", "|---|---|---|---|---|"]
         for pk in sus:
             w = pk["suspects"]["write_passages_param"]
             L.append(f"| {pk['label']} | " + " | ".join(f"{w[k][0]:.2f} / {w[k][1]:.2f}" for k in
-                                                         ("visit", "collect_inputs", "hash_inputs")) + " |")
+                                                         ("visit", "collect_inputs", "hash_inputs"))
+                     + f" | {w['visit_quoted'][0] * 1000:.2f} ms + {w['collect_inputs_quoted'][0] * 1000:.2f} ms |")
         L.append("")
     L += [FINDINGS_START] + (res.get("findings") or ["## Why, and what to change", "", "(not written yet)"]) + [
         FINDINGS_END, ""]
@@ -1123,6 +1154,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-startup", action="store_true")
     ap.add_argument("--profile", action="store_true", help="also cProfile one cold and one warm flow run per pack")
     ap.add_argument("--keep", action="store_true", help="keep the temp work folder")
+    ap.add_argument("--working-tree", action="store_true",
+                    help="run the working tree as it is (default: a snapshot of HEAD, so edits during the run do "
+                         "not change the code measured or invalidate the extract cache between COLD and WARM)")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS-flows.md")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "flows.json")
     args = ap.parse_args(argv)
@@ -1130,6 +1164,13 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {"machine": machine(), "argv": " ".join(argv if argv is not None else sys.argv[1:])}
     print(f"machine: {res['machine']}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="wellled-bench-flows-"))
+    global SRC
+    if args.working_tree:
+        res["code"] = {"commit": "working tree", "uncommitted_in_working_tree": []}
+    else:
+        res["code"] = snapshot(work / "src")
+        SRC = work / "src"
+    print(f"code: {res['code']}", flush=True)
     home = work / "prefect-home"
     env = _env(home)
     try:
