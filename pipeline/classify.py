@@ -389,21 +389,26 @@ def tag_texts(
     ids = passage_ids or [str(i) for i in range(len(texts))]
     evidence_rules = model.evidence_rules(library)
     out: list[PassageTags] = []
+    labels, fws = space.labels, space.frameworks
+    # Only the predicted (passage, label) pairs need Python work: find them with NumPy.
+    predicted = proba >= thresholds
+    gate_cols = [j for j, f in enumerate(fws) if f == "gate"]
+    if gate_cols and use_gate:
+        predicted &= predicted[:, gate_cols[0]][:, None]
+    if gate_cols:
+        predicted[:, gate_cols] = False
+    score_cols = {fw: [j for j, f in enumerate(fws) if f == fw] for fw in ("kloe", "qs")}
+    rounded = np.round(proba, 4)
     for i, analysis in enumerate(analyses):
-        row = feats.getrow(i)
         per_fw: dict[str, list[Tag]] = {"kloe": [], "qs": [], "evidence": []}
-        scores: dict[str, dict[str, float]] = {"kloe": {}, "qs": {}, "evidence": {}}
-        gate_ok = True
-        for j, (label, fw) in enumerate(zip(space.labels, space.frameworks)):
+        scores = {fw: {labels[j]: float(rounded[i, j]) for j in cols} for fw, cols in score_cols.items()}
+        hits = np.flatnonzero(predicted[i])
+        row = feats[i] if (explain and hits.size) else None
+        for j in hits:
+            label, fw = labels[j], fws[j]
             p = float(proba[i, j])
-            if fw == "gate":
-                gate_ok = not use_gate or p >= thresholds[j]
-                continue
-            scores[fw][label] = round(p, 4)
-            if p < thresholds[j] or not gate_ok:
-                continue
             terms: list[str] = []
-            if explain:
+            if explain and fw != "evidence":
                 matched = [m.text for m in analysis.matches if label in model.term_labels.get(m.term_id, ())]
                 terms = list(dict.fromkeys(matched))[:4]
                 terms += [t for t in _explain(row, tagger.coef_[j], names) if t not in terms]
@@ -435,7 +440,7 @@ def tag_texts(
                 qs=tuple(per_fw["qs"]),
                 evidence=tuple(dict.fromkeys(evidence)),
                 why=tuple(why[:10]),
-                scores={"kloe": scores["kloe"], "qs": scores["qs"]},
+                scores=scores,
             )
         )
     return out
