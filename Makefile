@@ -33,7 +33,10 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 bench: setup
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_extract.py
+	$(BIN)/python benchmarks/bench_classify.py
+	$(BIN)/python benchmarks/baselines.py
+	$(BIN)/python benchmarks/bench_flows.py
 
 ## Re-pin dependencies after changing pyproject.toml.
 lock: setup

@@ -252,7 +252,8 @@ def save_model(model: TaggerModel, out_dir: str | Path) -> Path:
     return out
 
 
-def _check_trusted(path: Path) -> None:
+def _check_trusted(path: Path) -> list[str]:
+    """The file's non-default types, all on the allow-list (else ModelError)."""
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # a corrupt or non-skops file
@@ -263,6 +264,7 @@ def _check_trusted(path: Path) -> None:
             f"{path}: refusing to load a model that contains types outside the allow-list: "
             f"{', '.join(sorted(refused))}. Only models trained by wellled can be loaded."
         )
+    return list(untrusted)
 
 
 def load_model(model_dir: str | Path | None = None) -> TaggerModel:
@@ -286,9 +288,8 @@ def load_model(model_dir: str | Path | None = None) -> TaggerModel:
     expected = card.get("model_sha256")
     if expected and hashlib.sha256(file.read_bytes()).hexdigest() != expected:
         raise ModelError(f"{file}: the file does not match the sha256 in its card (changed or corrupt)")
-    _check_trusted(file)
-    untrusted = sio.get_untrusted_types(file=file)
-    payload = sio.load(file, trusted=untrusted)
+    trusted = _check_trusted(file)
+    payload = sio.load(file, trusted=trusted)
     try:
         space = LabelSpace(tuple(payload["labels"]), tuple(payload["frameworks"]))
         pipe = payload["pipeline"]
