@@ -195,3 +195,11 @@ def test_property_offsets_and_coverage(blocks):
                 assert word in covered
     starts = [p.char_start for p in passages]
     assert starts == sorted(starts)
+
+
+def test_document_mostly_headings_is_warned_about():
+    body = "The Board noted the report and the actions being taken. " * 4
+    headings = [(H, f"Section {i} heading about the quality and safety of services") for i in range(60)]
+    doc = make_doc(*headings, (P, body))
+    assert any("body text may have been read as headings" in w for w in doc.warnings)
+    assert not make_doc((H, "Summary"), (P, body * 10)).warnings

@@ -206,6 +206,11 @@ def _separator(prev: Block, cur: Block) -> str:
     return "\n\n"
 
 
+#: Warn when headings hold more than this share of a document's text (usually they hold under a tenth).
+HEADING_SHARE_WARN = 0.25
+HEADING_SHARE_MIN_CHARS = 2000
+
+
 def assemble_document(
     extraction: Extraction,
     *,
@@ -217,7 +222,9 @@ def assemble_document(
 
     Block texts are normalised (spaces collapsed, control characters dropped);
     empty blocks are dropped. ``Document.text[b.char_start:b.char_end] == b.text``
-    holds for every block. Document type, date and title are decided here
+    holds for every block. A document whose headings hold more than
+    :data:`HEADING_SHARE_WARN` of its text gets a warning (headings are not
+    passages, so that text would not be tagged). Document type, date and title are decided here
     (:mod:`pipeline.ingest.doctype`).
     """
     from pipeline.ingest.doctype import detect_date, detect_doc_type, detect_title
@@ -248,6 +255,13 @@ def assemble_document(
     meta = dict(extraction.meta)
     if date and precision != "day":
         meta["date_precision"] = precision
+    warnings = list(extraction.warnings)
+    heading_chars = sum(len(b.text) for b in blocks if b.kind == BlockKind.HEADING.value)
+    if len(text) >= HEADING_SHARE_MIN_CHARS and heading_chars > HEADING_SHARE_WARN * len(text):
+        # Headings are not passages: text read as headings is missing from what gets tagged.
+        warnings.append(
+            f"headings hold {heading_chars / len(text):.0%} of the text: body text may have been read as headings"
+        )
     return Document(
         document_id=document_id,
         source_path=source_path,
@@ -259,7 +273,7 @@ def assemble_document(
         blocks=tuple(blocks),
         page_count=extraction.page_count,
         date=date,
-        warnings=tuple(dict.fromkeys(extraction.warnings)),
+        warnings=tuple(dict.fromkeys(warnings)),
         meta=meta,
     )
 

@@ -16,7 +16,11 @@ column by column) at hundreds of pages a second. This backend therefore:
 4. groups the remaining lines into headings and paragraphs (line spacing,
    indentation, font size and weight), joins words hyphenated over a line
    break ("govern-" + "ance"), keeps real compounds ("well-led"), and joins
-   a paragraph broken by a page break;
+   a paragraph broken by a page or column break. The body size is measured
+   on text outside tables (table cells are set smaller), and a line that
+   reads as a sentence is never a heading. A number or minute reference at
+   the start of a line ("1.52 (2024: 1.71)", "25/047") starts a new item only
+   after a sentence end, not when the line above was cut mid-sentence;
 5. reports pages without a text layer as needing OCR, and OCRs them with
    tesseract when the binary and ``pytesseract`` are installed.
 """
