@@ -11,11 +11,12 @@ from pipeline.ingest import SourceFile, process_file, run_file
 from pipeline.limits import Limits
 
 
-def make_spinning_pdf(path: Path, ops: int = 1_500_000) -> Path:
-    """A ~60 KB PDF whose one page holds a million and a half text operations.
+def make_spinning_pdf(path: Path, ops: int = 5_000_000) -> Path:
+    """A ~200 KB PDF whose one page holds five million text operations.
 
-    pdfium needs about ten seconds and several hundred MB to lay the page
-    out: the kind of file that makes a parser spin.
+    pdfium needs about five seconds (on a fast machine) and several hundred
+    MB to lay the page out: the kind of file that makes a parser spin. (With
+    1.5 million operations it took only ~1.4 s, so a 1.5 s limit was a race.)
     """
     content = b"BT /F1 1 Tf " + b"(a) Tj 0.001 0 Td " * ops + b"ET"
     stream = zlib.compress(content, 9)
@@ -62,7 +63,7 @@ def test_normal_file_in_worker(tmp_path: Path):
 
 def test_spinning_pdf_is_stopped_on_time(tmp_path: Path):
     sf = _sf(make_spinning_pdf(tmp_path / "spin.pdf"))
-    assert sf.size < 100_000
+    assert sf.size < 300_000
     res = process_file(sf, Limits(per_file_seconds=1.5))
     assert res.status == "failed"
     assert res.reason.startswith("timed out after 1.5 s (per_file_seconds)")
