@@ -308,3 +308,15 @@ def test_issue_docx_rendered_page_breaks(tmp_path: Path):
     blocks = {b.text.split()[0]: (b.page, b.page_end) for b in doc.blocks}
     assert blocks == {"Opening": (1, None), "This": (1, 2), "Last": (2, None)}
     assert doc.page_count == 2
+
+
+def test_two_column_year_row_is_not_a_header(tmp_path: Path):
+    d = docx.Document()
+    table = d.add_table(rows=0, cols=2)
+    for key, value in [("Financial year", "2024/25"), ("Surplus", "£1.2m"), ("Capital spend", "£31.0m")]:
+        cells = table.add_row().cells
+        cells[0].text, cells[1].text = key, value
+    path = tmp_path / "finance.docx"
+    d.save(path)
+    rows = [b.text for b in load_document(path).blocks if b.kind == BlockKind.TABLE_ROW.value]
+    assert rows == ["Financial year: 2024/25", "Surplus: £1.2m", "Capital spend: £31.0m"]

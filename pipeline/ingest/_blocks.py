@@ -266,15 +266,18 @@ _YEAR_CELL_RE = re.compile(r"(?:19|20)\d\d(?:\s*[/-]\s*(?:\d\d|(?:19|20)\d\d))?"
 def looks_like_header_row(cells: list[str]) -> bool:
     """Header cells are short labels; a key/value table's first row is not a header.
 
-    A number is not a label, but a year is ("Indicator | 2023 | 2024 | 2025"),
-    when at least one other cell is words.
+    A number is not a label, but a year is ("Indicator | 2023 | 2024 | 2025")
+    in a row of three or more cells, at least one of them words (a
+    two-column "Financial year | 2024/25" is a key and its value).
     """
     filled = [c for c in cells if c]
     if not filled:
         return False
     numeric = [c for c in filled if _NUMERIC_CELL_RE.fullmatch(c)]
     if numeric and (
-        not all(_YEAR_CELL_RE.fullmatch(c.strip()) for c in numeric) or len(numeric) == len(filled)
+        len(cells) < 3
+        or not all(_YEAR_CELL_RE.fullmatch(c.strip()) for c in numeric)
+        or len(numeric) == len(filled)
     ):
         return False
     max_words = 4 if len(cells) == 2 else 8
