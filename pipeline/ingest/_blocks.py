@@ -273,7 +273,7 @@ def looks_like_header_row(cells: list[str]) -> bool:
     filled = [c for c in cells if c]
     if not filled:
         return False
-    numeric = [c for c in filled if _NUMERIC_CELL_RE.fullmatch(c)]
+    numeric = [c for c in filled if _NUMERIC_CELL_RE.fullmatch(c) or _YEAR_CELL_RE.fullmatch(c.strip())]
     if numeric and (
         len(cells) < 3
         or not all(_YEAR_CELL_RE.fullmatch(c.strip()) for c in numeric)
