@@ -966,7 +966,7 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
                  f"{o['server_cpu_window_warm']:.2f} s WARM; saving the result-storage block (timed again after "
                  f"the run): {', '.join(f'{x:.2f}' for x in o['block_save_s'])} s.")
     L += ["", "Where each extract task's time goes, in its task-runner thread (first COLD and WARM run of each "
-          "pack; medians leave out each thread's first task). *Gap*: the thread's previous task Finished -> "
+          "pack; medians leave out each thread's first task, sums include it, and with it the wait before the first task). *Gap*: the thread's previous task Finished -> "
           "\"Created task run\" (task run built, parameters visited); *setup*: Created -> \"Executing task\" "
           "(cache key, cache look-up, Running state); *work*: Executing -> `process_file` returned; *post*: -> "
           "\"Finished in state\" (FileResult pickled, base64-encoded into the JSON result record and written, "
