@@ -29,7 +29,7 @@ import numpy as np
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
-from pipeline.classify import GATE_LABEL, LabelSpace, label_space, make_classifier
+from pipeline.classify import GATE_LABEL, LabelSpace, explainable_features, label_space, make_classifier
 from pipeline.errors import ModelError
 from pipeline.framework import Library, load_library
 
@@ -82,6 +82,7 @@ class TaggerModel:
     _feature_names: np.ndarray | None = field(default=None, repr=False)
     _term_labels: dict[str, set[str]] | None = field(default=None, repr=False)
     _evidence_rules: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] | None = field(default=None, repr=False)
+    _explainable: tuple[np.ndarray, list[str]] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -100,6 +101,13 @@ class TaggerModel:
         if self._feature_names is None:
             self._feature_names = np.asarray(self.pipeline.named_steps["features"].get_feature_names_out())
         return self._feature_names
+
+    @property
+    def explainable(self) -> tuple[np.ndarray, list[str]]:
+        """Which features may be shown as the reason for a tag, and how each reads (see ``explainable_features``)."""
+        if self._explainable is None:
+            self._explainable = explainable_features(self.feature_names)
+        return self._explainable
 
     @property
     def term_labels(self) -> dict[str, set[str]]:
