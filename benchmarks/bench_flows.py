@@ -178,8 +178,11 @@ def child_startup(result_path: str) -> None:
     }))
 
 
-def child_flow(pack: str, out: str, result_path: str, profile: str | None = None) -> None:
-    """Run review_pack as the CLI does (2-thread task runner); record phase times and CPU."""
+def child_flow(pack: str, out: str, result_path: str, profile: str | None = None,
+               batching: dict[str, int] | None = None) -> None:
+    """Run review_pack as the CLI does (2-thread task runner); record phase times and CPU.
+
+    ``batching``: overrides of ``flows.review.Batching`` (``{"batch_files": 1}``: one task per file)."""
     import logging
 
     sys.path.insert(0, str(REPO))
@@ -226,7 +229,7 @@ def child_flow(pack: str, out: str, result_path: str, profile: str | None = None
         main_prof = cProfile.Profile()
         profs.append(main_prof)
         main_prof.enable()
-    summary = flow_fn(pack=pack, out=out)
+    summary = flow_fn(pack=pack, out=out, batching=batching)
     if profile:
         import pstats
 
@@ -242,21 +245,12 @@ def child_flow(pack: str, out: str, result_path: str, profile: str | None = None
     t_done = time.time()
     cpu_done_by = tree_cpu_detail()
     cpu_done = sum(cpu_done_by.values())
-    # a fixed cost inside the per-document window: saving the result-storage block (timed again, same server)
-    from prefect.filesystems import LocalFileSystem
-
-    tmp = tempfile.mkdtemp(prefix="bench-block-")
-    save_s = []
-    for i in range(3):
-        t = time.perf_counter()
-        LocalFileSystem(basepath=tmp).save(f"bench-flows-{os.getpid()}-{i}", overwrite=True)
-        save_s.append(time.perf_counter() - t)
-    shutil.rmtree(tmp, ignore_errors=True)
     Path(result_path).write_text(json.dumps({
         "T0": T0, "imported": t_imported, "cpu_imported": cpu_imported, "done": t_done, "cpu_done": cpu_done,
         "cpu_done_by": cpu_done_by, "unreaped_cpu": tree_cpu_detail()["workers"],
-        "events": events, "ticks": ticks, "block_save_s": save_s,
-        "summary": {k: summary[k] for k in ("files", "ingested", "passages", "task_states", "seconds", "failed")},
+        "events": events, "ticks": ticks, "batching": batching,
+        "summary": {k: summary[k] for k in ("files", "ingested", "passages", "task_states", "extract_tasks",
+                                            "seconds", "failed")},
     }, default=str))
 
 
@@ -319,7 +313,7 @@ def child_suspects(results_pickle: str, result_path: str) -> None:
     * a result record made, serialised (cloudpickle, base64, JSON) and written, per FileResult (what
       ``persist_result=True`` costs a COLD extract task) against a plain ``pickle.dumps``;
     * ``exists`` then ``read`` of the record from a fresh store (what a Cached extract task does: the
-      look-up deserialises the whole record, then the read does it again);
+      look-up reads the small key record, then the read reads the result);
     * the write-passages task's parameter (the list of every FileResult): visiting it (done twice by the
       engine: collecting task inputs and resolving parameters) and hashing it (the default cache policy
       hashes task inputs even though results are not persisted).
@@ -339,7 +333,11 @@ def child_suspects(results_pickle: str, result_path: str) -> None:
         results = pickle.load(fh)
     tmp = Path(tempfile.mkdtemp(prefix="bench-results-"))
     try:
-        store = ResultStore(result_storage=LocalFileSystem(basepath=str(tmp)))
+        def new_store() -> ResultStore:  # as the flow's extract tasks have it: results, and key records apart
+            return ResultStore(result_storage=LocalFileSystem(basepath=str(tmp / "cache")),
+                               metadata_storage=LocalFileSystem(basepath=str(tmp / "keys")))
+
+        store = new_store()
         rows = []
         for i, r in enumerate(results):
             key = f"extract-{i}"
@@ -349,7 +347,7 @@ def child_suspects(results_pickle: str, result_path: str) -> None:
             t, c = time.perf_counter(), time.process_time()
             store.persist_result_record(store.create_result_record(r, key=key))
             persist = (time.perf_counter() - t, time.process_time() - c)
-            fresh = ResultStore(result_storage=LocalFileSystem(basepath=str(tmp)))  # a new run's store
+            fresh = new_store()  # a new run's store
             t, c = time.perf_counter(), time.process_time()
             assert fresh.exists(key)
             exists = (time.perf_counter() - t, time.process_time() - c)
@@ -360,7 +358,7 @@ def child_suspects(results_pickle: str, result_path: str) -> None:
             pickle.loads(raw)
             unpk = (time.perf_counter() - t, time.process_time() - c)
             rows.append({"path": r.source.path_in_pack, "passages": len(r.passages), "pickle_bytes": len(raw),
-                         "record_bytes": (tmp / key).stat().st_size, "pickle": pk, "persist": persist,
+                         "record_bytes": (tmp / "cache" / key).stat().st_size, "pickle": pk, "persist": persist,
                          "exists": exists, "read": read, "unpickle": unpk})
         def resolve(value: Any) -> tuple[float, float]:  # as TaskRunEngine._resolve_parameters does
             t, c = time.perf_counter(), time.process_time()
@@ -592,11 +590,12 @@ def flow_phases(d: dict[str, Any]) -> dict[str, Any]:
         phases[name] = [round(p["t"] - prev_t, 3), round(p["cpu"] - prev_cpu, 3)]
         prev_t, prev_cpu = p["t"], p["cpu"]
     states = d["summary"]["task_states"]
-    lanes = task_lanes(ev, d["ticks"], disc["t"])
+    xtasks = d["summary"].get("extract_tasks") or []
+    lanes = task_lanes(ev, d["ticks"], disc["t"], {t["task"]: t["files"] for t in xtasks})
     created = [e for e in ev if e["logger"] == "prefect.task_runs" and e["thread"] != "MainThread"
                and e["msg"].startswith("Created task run")]
     first_created = min(created, key=lambda e: e["t"]) if created else last_extract
-    # before the first extract task run exists: code version done, storage block saved, plan, submit
+    # before the first extract task run exists: code version done, batches planned, tasks submitted
     fixed = [round(first_created["t"] - disc["t"], 3), round(first_created["cpu"] - disc["cpu"], 3)]
     # server CPU inside the per-document window
     server_cpu = last_extract["cpu_by"]["server"] - disc["cpu_by"]["server"]
@@ -608,7 +607,11 @@ def flow_phases(d: dict[str, Any]) -> dict[str, Any]:
         "cpu_by_at_end": d.get("cpu_done_by"),
         "phases": phases,
         "startup": [round(begin["t"] - T0, 3), round(begin["cpu"], 3)],
-        "docs": len(extract),
+        "docs": len(states),
+        "tasks": len(extract),
+        "tasks_by_state": {st: sum(1 for t in xtasks if t["state"] == st) for st in sorted({t["state"] for t in xtasks})},
+        "files_read": sum(len(t["read"]) for t in xtasks if t["state"] != "Cached"),
+        "batching": d.get("batching"),
         "cached": sum(1 for s in states.values() if s == "Cached"),
         "completed": sum(1 for s in states.values() if s == "Completed"),
         "states": sorted(set(states.values())),
@@ -616,12 +619,12 @@ def flow_phases(d: dict[str, Any]) -> dict[str, Any]:
         "cpu_s": round(d["process_cpu_s"], 2),
         "flow_seconds": d["summary"]["seconds"],
         "passages": d["summary"]["passages"],
-        "block_save_s": [round(x, 3) for x in d["block_save_s"]],
         "load_1min": d["load_1min"],
     }
 
 
-def task_lanes(ev: list[dict[str, Any]], ticks: list[dict[str, Any]], submitted: float) -> list[dict[str, Any]]:
+def task_lanes(ev: list[dict[str, Any]], ticks: list[dict[str, Any]], submitted: float,
+               files_of: dict[str, list[str]]) -> list[dict[str, Any]]:
     """Each extract task's timeline in its task-runner thread.
 
     The records of one task run come in order in its thread: "Created task
@@ -630,11 +633,13 @@ def task_lanes(ev: list[dict[str, Any]], ticks: list[dict[str, Any]], submitted:
     Finished (for its first task: discover Finished) -> Created (task run
     built, parameters visited); ``setup``: Created -> Executing (cache key,
     cache look-up, Running state); for a task that ran, ``work``: Executing
-    -> our progress tick (``process_file`` returned) and ``post``: tick ->
-    Finished (result pickled and persisted, Completed state); for a Cached
-    task, ``read``: Executing -> Finished (the cached record read again).
+    -> the flow's "extracted" tick for the task's last file (its files read
+    one after another, each ``process_file`` and, in a batch, each file's own
+    cache record written or read) and ``post``: that tick -> Finished (the
+    task's result pickled and persisted, Completed state); for a Cached
+    task, ``read``: Executing -> Finished (the cached record read).
     """
-    tick = {t["item"]: t for t in ticks if t["stage"] == "extract"}
+    tick = {t["item"]: t for t in ticks if t["stage"] == "extracted"}
     threads: dict[str, list[dict[str, Any]]] = {}
     for e in sorted(ev, key=lambda e: e["t"]):
         if e["logger"] == "prefect.task_runs" and e["thread"] != "MainThread":
@@ -654,12 +659,15 @@ def task_lanes(ev: list[dict[str, Any]], ticks: list[dict[str, Any]], submitted:
                 if not name.startswith("extract "):
                     cur = {}
                     continue
-                path = name[len("extract "):]
+                label = name[len("extract "):]
+                files = files_of.get(label, [label])
                 state = msg[len("Finished in state "):].split("(")[0]
-                x: dict[str, Any] = {"task": path, "thread": th, "state": state, "first_in_thread": last_end == submitted,
+                x: dict[str, Any] = {"task": label, "files": len(files), "thread": th, "state": state,
+                                     "first_in_thread": last_end == submitted,
                                      "gap": cur["created"] - last_end, "setup": cur["executing"] - cur["created"],
                                      "work": None, "post": None, "read": None}
-                tk = tick.get(path)
+                tks = [tick[f] for f in files if f in tick and tick[f]["t"] >= cur["executing"]]
+                tk = max(tks, key=lambda t: t["t"]) if tks else None
                 if state == "Cached" or tk is None:
                     x["read"] = e["t"] - cur["executing"]
                 else:
@@ -876,6 +884,12 @@ def _startup_md(su: dict[str, Any]) -> list[str]:
     return L
 
 
+def _kind(kind: str) -> str:
+    """'cold' -> 'COLD'; 'warm_unbatched' -> 'WARM, one task per file'."""
+    base, _, variant = kind.partition("_")
+    return base.upper() + (", one task per file" if variant == "unbatched" else "")
+
+
 def _pack_md(res: dict[str, Any], L: list[str]) -> None:
     # 2. review_pack
     L += ["## 2. `review_pack` cold and warm", ""]
@@ -885,9 +899,12 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
     L += ["", "Wall s / CPU s per phase (median over runs; each run's figures are in the JSON). Phases are cut "
           "at the flow's own log records, timestamped in the flow process: *start-up* = process start to "
           "\"Beginning flow run\" (imports, temporary server, flow run created); *per-document* = discover task "
-          "finished to the last extract task finished (saving the cache storage block, submitting, cache "
-          "look-ups, the workers, result persistence); *finish + write* = duplicate marking, redaction and "
-          "write-passages; *end* = run.json, flow end, server stop and exit.", ""]
+          "finished to the last extract task finished (planning batches, submitting, cache look-ups, the workers, "
+          "result persistence); *finish + write* = duplicate marking, redaction and write-passages; *end* = "
+          "run.json, flow end, server stop and exit. *Tasks*: extract task runs by final state (a task ends Failed "
+          "when a file in it could not be read; its other files still count), for how many files, and how many "
+          "files were read (not taken from the cache). Rows marked *one task per file* ran with "
+          "`batching={\"batch_files\": 1}` (no batches), for comparison.", ""]
     hdr = ["start-up", "discover", "per-document (extract + split)", "finish + write", "classification",
            "coverage + report", "end"]
     keys = ["imports+server", "discover (+ code version)", "per-document (extract + split)",
@@ -895,7 +912,7 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
     L += ["| Pack | Run | n | Load | Whole run | " + " | ".join(hdr) + " | Tasks |",
           "|---|---|---|---|---|" + "---|" * len(hdr) + "---|"]
     for pk in res["packs"]:
-        for kind in ("cold", "warm"):
+        for kind in pk["flow"]:
             runs = pk["flow"][kind]
             if not runs:
                 continue
@@ -904,8 +921,9 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
                 w = _med([_phase(r, k)[0] for r in runs])
                 c = _med([_phase(r, k)[1] for r in runs])
                 cells.append(f"{w:.2f} / {c:.2f}")
-            tasks = ", ".join(f"{r['completed']} Completed, {r['cached']} Cached" for r in runs[:1])
-            L.append(f"| {pk['label']} | {kind.upper()} | {len(runs)} | {_med([r['load_1min'] for r in runs])} | "
+            tasks = "; ".join(f"{r['tasks']} ({', '.join(f'{n} {st}' for st, n in r['tasks_by_state'].items())}) "
+                              f"for {r['docs']} files, {r['files_read']} read" for r in runs[:1])
+            L.append(f"| {pk['label']} | {_kind(kind)} | {len(runs)} | {_med([r['load_1min'] for r in runs])} | "
                      f"{_med([r['wall_s'] for r in runs]):.2f} / {_med([r['cpu_s'] for r in runs]):.2f} | "
                      + " | ".join(cells) + f" | {tasks} |")
         lib = pk["lib"]
@@ -925,15 +943,14 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
                      + " | ".join(cells) + " | |")
     L += ["", "*No Prefect* runs `ingest_pack(workers=2)` then `finish_results` + `write_outputs`, `classify_run`, "
           "`write_review_outputs` in one process; its *start-up* is imports only.", ""]
-    for pk in res["packs"]:
-        for kind in ("cold", "warm"):
-            for i, r in enumerate(pk["flow"][kind]):
-                if kind == "warm" and r["cached"] != r["docs"]:
-                    L.append(f"- WARNING {pk['label']} warm run {i + 1}: {r['cached']} of {r['docs']} extract "
-                             f"tasks Cached (states {r['states']}).")
-    if any(r["cached"] == r["docs"] for pk in res["packs"] for r in pk["flow"]["warm"]):
-        L.append("- Every warm run's `run.json` task_states were all `Cached`" if all(
-            r["cached"] == r["docs"] for pk in res["packs"] for r in pk["flow"]["warm"]) else "")
+    warm_runs = [(pk, kind, i, r) for pk in res["packs"] for kind in pk["flow"] if kind.startswith("warm")
+                 for i, r in enumerate(pk["flow"][kind])]
+    for pk, kind, i, r in warm_runs:
+        if r["cached"] != r["docs"]:
+            L.append(f"- WARNING {pk['label']} {_kind(kind)} run {i + 1}: {r['cached']} of {r['docs']} files "
+                     f"Cached (states {r['states']}).")
+    if warm_runs and all(r["cached"] == r["docs"] and r["files_read"] == 0 for _, _, _, r in warm_runs):
+        L.append("- In every WARM run, every file's state in `run.json` was `Cached` and no file was read.")
     L.append("")
 
     # 3. overhead
@@ -944,11 +961,10 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
           "| Pack | Docs | Library s/doc (wall / CPU) | Flow COLD s/doc (wall / CPU) | Overhead wall | Overhead CPU | "
           "Target <10% | Flow WARM s/doc (wall / CPU) | WARM / COLD wall | Target <25% |",
           "|---|---|---|---|---|---|---|---|---|---|"]
-    for pk in res["packs"]:
-        o = pk["overhead"]
-        if not o:
-            continue
-        L.append(f"| {pk['label']} | {o['docs']} | {o['lib_wall']:.3f} / {o['lib_cpu']:.3f} | "
+    for pk, v in [(pk, v) for pk in res["packs"] for v in ("", "_unbatched") if pk.get(f"overhead{v}")]:
+        o = pk[f"overhead{v}"]
+        L.append(f"| {pk['label']}{' (one task per file)' if v else ''} | {o['docs']} ({o['tasks']} tasks) | "
+                 f"{o['lib_wall']:.3f} / {o['lib_cpu']:.3f} | "
                  f"{o['cold_wall']:.3f} / {o['cold_cpu']:.3f} | {o['overhead_wall'] * 100:+.0f}% | "
                  f"{o['overhead_cpu'] * 100:+.0f}% | {'met' if o['overhead_wall'] < 0.10 else 'MISSED'} | "
                  f"{o['warm_wall']:.3f} / {o['warm_cpu']:.3f} | {o['warm_ratio'] * 100:.0f}% | "
@@ -963,21 +979,22 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
                  f"{o['pickle_max_mb']:.2f} MB, {o['pickle_max_path']}); Prefect's result cache in the run folder "
                  f"after COLD: {o['cache_mb']:.1f} MB in {o['cache_files']} files; CPU of Prefect's temporary "
                  f"server inside the per-document window: {o['server_cpu_window']:.2f} s COLD, "
-                 f"{o['server_cpu_window_warm']:.2f} s WARM; saving the result-storage block (timed again after "
-                 f"the run): {', '.join(f'{x:.2f}' for x in o['block_save_s'])} s.")
-    L += ["", "Where each extract task's time goes, in its task-runner thread (first COLD and WARM run of each "
-          "pack; medians leave out each thread's first task, sums include it, and with it the wait before the first task). *Gap*: the thread's previous task Finished -> "
-          "\"Created task run\" (task run built, parameters visited); *setup*: Created -> \"Executing task\" "
-          "(cache key, cache look-up, Running state); *work*: Executing -> `process_file` returned; *post*: -> "
-          "\"Finished in state\" (FileResult pickled, base64-encoded into the JSON result record and written, "
-          "Completed state); *read*, Cached tasks only: Executing -> Finished (the record read and unpickled a "
-          "second time). *Before the first task*: discover Finished -> first \"Created task run\" (storage "
-          "block saved, plan, submission): a fixed cost per run inside the per-document window.", "",
-          "| Pack | Run | Tasks | Before the first task s (CPU s) | Gap ms median (sum s) | Setup ms median (sum s) | "
-          "Work ms median (sum s) | Post ms median (sum s) | Read ms median (sum s) | Prefect's share of the "
-          "threads' time |", "|---|---|---|---|---|---|---|---|---|---|"]
+                 f"{o['server_cpu_window_warm']:.2f} s WARM.")
+    L += ["", "Where each extract task's time goes, in its task-runner thread (first run of each kind; medians "
+          "leave out each thread's first task, sums include it, and with it the wait before the first task). "
+          "*Gap*: the thread's previous task Finished -> \"Created task run\" (task run built, parameters "
+          "visited); *setup*: Created -> \"Executing task\" (cache key, cache look-up in the small key record, "
+          "Running state); *work*: Executing -> the task's last file done (each file's `process_file`, one after "
+          "another, and in a batch each file's own cache record written, or read when the batch runs again); "
+          "*post*: -> \"Finished in state\" (the task's result pickled, base64-encoded into its result record "
+          "and written, Completed state); *read*, Cached tasks only: Executing -> Finished (the result record "
+          "read). *Before the first task*: discover Finished -> first \"Created task run\" (plan, "
+          "submission): a fixed cost per run inside the per-document window.", "",
+          "| Pack | Run | Tasks (files) | Before the first task s (CPU s) | Gap ms median (sum s) | Setup ms median "
+          "(sum s) | Work ms median (sum s) | Post ms median (sum s) | Read ms median (sum s) | Prefect's share of "
+          "the threads' time |", "|---|---|---|---|---|---|---|---|---|---|"]
     for pk in res["packs"]:
-        for kind in ("cold", "warm"):
+        for kind in pk["flow"]:
             if not pk["flow"][kind]:
                 continue
             r0 = pk["flow"][kind][0]
@@ -988,7 +1005,7 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
                 v = ls[k]
                 cells.append("" if v["median_ms"] is None else f"{v['median_ms']:.0f} ({v['sum_s']:.2f})")
             share = (sum(tot.values()) - tot["work"]) / max(1e-9, sum(tot.values()))
-            L.append(f"| {pk['label']} | {kind.upper()} | {ls['tasks']} | {r0['window_fixed'][0]:.2f} "
+            L.append(f"| {pk['label']} | {_kind(kind)} | {ls['tasks']} ({r0['docs']}) | {r0['window_fixed'][0]:.2f} "
                      f"({r0['window_fixed'][1]:.2f}) | " + " | ".join(cells) + f" | {share * 100:.0f}% |")
     L.append("")
     L += ["Library (`ingest_pack`) `process_file` per file, median: " + "; ".join(
@@ -1060,10 +1077,16 @@ def _dir_size(path: Path) -> tuple[float, int]:
 # --------------------------------------------------------------------------
 
 
+UNBATCHED = {"batch_files": 1}  # one extract task per file, as before batching
+
+
 def bench_pack(label: str, pack: Path, files: int, pages: int, work: Path, env: dict[str, str], repeat: int,
-               profile: bool) -> dict[str, Any]:
+               profile: bool, batching: dict[str, int] | None = None, unbatched: bool = False) -> dict[str, Any]:
+    """Library runs bracketing flow COLD+WARM pairs (and, with ``unbatched``, a pair with one task per file)."""
+    variants = [("", batching)] + ([("_unbatched", UNBATCHED)] if unbatched else [])
     out: dict[str, Any] = {"label": label, "name": pack.name, "path": str(pack), "files": files, "pages": pages,
-                           "flow": {"cold": [], "warm": []}, "lib": []}
+                           "flow": {f"{kind}{v}": [] for v, _ in variants for kind in ("cold", "warm")}, "lib": [],
+                           "batching": batching}
     cache_info = (0.0, 0)
 
     dump = work / f"{label}-results.pkl"
@@ -1075,57 +1098,64 @@ def bench_pack(label: str, pack: Path, files: int, pages: int, work: Path, env: 
                       work / f"{label}-lib-{i}.log")
         out["lib"].append(lib_phases(d))
 
+    def flow_args(run_dir: Path, b: dict[str, int] | None) -> list[str]:
+        return ["flow", str(pack), str(run_dir)] + (["--batching", json.dumps(b)] if b else [])
+
     # interleaved and bracketed (library, flow COLD, flow WARM, ..., library), so the machine's load falls on
     # each kind alike; the library's later stages run once (the first run)
     for i in range(repeat):
         lib_run(i)
-        run_dir = work / f"{label}-flow-{i}"
-        print(f"  [{label}] run {i + 1}/{repeat}: flow COLD", flush=True)
-        d = run_child(["flow", str(pack), str(run_dir)], env, work / f"{label}-cold-{i}.log")
-        out["flow"]["cold"].append(flow_phases(d))
-        cache_info = _dir_size(run_dir / ".cache")
-        print(f"  [{label}] run {i + 1}/{repeat}: flow WARM", flush=True)
-        d = run_child(["flow", str(pack), str(run_dir)], env, work / f"{label}-warm-{i}.log")
-        out["flow"]["warm"].append(flow_phases(d))
+        for v, b in variants:
+            run_dir = work / f"{label}-flow{v}-{i}"
+            print(f"  [{label}] run {i + 1}/{repeat}: flow COLD{v}", flush=True)
+            d = run_child(flow_args(run_dir, b), env, work / f"{label}-cold{v}-{i}.log")
+            out["flow"][f"cold{v}"].append(flow_phases(d))
+            if not v:
+                cache_info = _dir_size(run_dir / ".cache")
+            print(f"  [{label}] run {i + 1}/{repeat}: flow WARM{v}", flush=True)
+            d = run_child(flow_args(run_dir, b), env, work / f"{label}-warm{v}-{i}.log")
+            out["flow"][f"warm{v}"].append(flow_phases(d))
     lib_run(repeat)
     print(f"  [{label}] Prefect's per-document costs one by one", flush=True)
     out["suspects"] = suspects_summary(run_child(["suspects", str(dump)], env, work / f"{label}-suspects.log"))
     if profile:
         run_dir = work / f"{label}-flow-prof"
         print(f"  [{label}] profiled COLD and WARM", flush=True)
-        run_child(["flow", str(pack), str(run_dir), "--profile", str(work / f"{label}-cold.prof")], env,
+        run_child(flow_args(run_dir, batching) + ["--profile", str(work / f"{label}-cold.prof")], env,
                   work / f"{label}-prof-cold.log")
-        run_child(["flow", str(pack), str(run_dir), "--profile", str(work / f"{label}-warm.prof")], env,
+        run_child(flow_args(run_dir, batching) + ["--profile", str(work / f"{label}-warm.prof")], env,
                   work / f"{label}-prof-warm.log")
         out["profiles"] = [str(work / f"{label}-cold.prof"), str(work / f"{label}-warm.prof")]
     out["passages"] = out["flow"]["cold"][0]["passages"]
-    lib, cold, warm = out["lib"], out["flow"]["cold"], out["flow"]["warm"]
+    lib = out["lib"]
     key = "per-document (extract + split)"
-    n = max(1, cold[0]["docs"])
     big = max(lib, key=lambda r: r["pickle_bytes_total"])
-    out["overhead"] = {
-        "docs": n,
-        "lib_wall": _med([r["phases"][key][0] for r in lib]) / n,
-        "lib_cpu": _med([r["phases"][key][1] for r in lib]) / n,
-        "cold_wall": _med([r["phases"][key][0] for r in cold]) / n,
-        "cold_cpu": _med([r["phases"][key][1] for r in cold]) / n,
-        "warm_wall": _med([r["phases"][key][0] for r in warm]) / n,
-        "warm_cpu": _med([r["phases"][key][1] for r in warm]) / n,
-        "sum_process_file_s": _med([r["sum_process_file_s"] for r in lib]),
-        "sum_worker_cpu_s": _med([r["sum_worker_cpu_s"] for r in lib]),
-        "pickle_mb": big["pickle_bytes_total"] / 1e6,
-        "pickle_max_mb": (big["pickle_bytes_max"] or [0])[0] / 1e6,
-        "pickle_max_path": (big["pickle_bytes_max"] or [0, ""])[1],
-        "cache_mb": cache_info[0], "cache_files": cache_info[1],
-        "server_cpu_window": _med([r["server_cpu_per_doc_window"] for r in cold]),
-        "server_cpu_window_warm": _med([r["server_cpu_per_doc_window"] for r in warm]),
-        "block_save_s": cold[0]["block_save_s"],
-    }
-    o = out["overhead"]
-    o["overhead_wall"] = (o["cold_wall"] - o["lib_wall"]) / o["lib_wall"]
-    o["overhead_cpu"] = (o["cold_cpu"] - o["lib_cpu"]) / o["lib_cpu"]
-    o["warm_ratio"] = o["warm_wall"] / o["cold_wall"]
-    o["warm_ratio_cpu"] = o["warm_cpu"] / o["cold_cpu"]
+    for v, _ in variants:
+        cold, warm = out["flow"][f"cold{v}"], out["flow"][f"warm{v}"]
+        n = max(1, cold[0]["docs"])
+        o = {
+            "docs": n,
+            "tasks": cold[0]["tasks"],
+            "lib_wall": _med([r["phases"][key][0] for r in lib]) / n,
+            "lib_cpu": _med([r["phases"][key][1] for r in lib]) / n,
+            "cold_wall": _med([r["phases"][key][0] for r in cold]) / n,
+            "cold_cpu": _med([r["phases"][key][1] for r in cold]) / n,
+            "warm_wall": _med([r["phases"][key][0] for r in warm]) / n,
+            "warm_cpu": _med([r["phases"][key][1] for r in warm]) / n,
+            "sum_process_file_s": _med([r["sum_process_file_s"] for r in lib]),
+            "sum_worker_cpu_s": _med([r["sum_worker_cpu_s"] for r in lib]),
+            "pickle_mb": big["pickle_bytes_total"] / 1e6,
+            "pickle_max_mb": (big["pickle_bytes_max"] or [0])[0] / 1e6,
+            "pickle_max_path": (big["pickle_bytes_max"] or [0, ""])[1],
+            "cache_mb": cache_info[0], "cache_files": cache_info[1],
+            "server_cpu_window": _med([r["server_cpu_per_doc_window"] for r in cold]),
+            "server_cpu_window_warm": _med([r["server_cpu_per_doc_window"] for r in warm]),
+        }
+        o["overhead_wall"] = (o["cold_wall"] - o["lib_wall"]) / o["lib_wall"]
+        o["overhead_cpu"] = (o["cold_cpu"] - o["lib_cpu"]) / o["lib_cpu"]
+        o["warm_ratio"] = o["warm_wall"] / o["cold_wall"]
+        o["warm_ratio_cpu"] = o["warm_cpu"] / o["cold_cpu"]
+        out[f"overhead{v}"] = o
     return out
 
 
@@ -1153,6 +1183,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-sample", action="store_true", help="generated pack only")
     ap.add_argument("--skip-startup", action="store_true")
     ap.add_argument("--profile", action="store_true", help="also cProfile one cold and one warm flow run per pack")
+    ap.add_argument("--batching", type=json.loads, default=None,
+                    help='overrides of flows.review.Batching for the flow runs, as JSON, e.g. \'{"tasks_per_lane": 1}\'')
+    ap.add_argument("--compare-unbatched", choices=("none", "sample", "all"), default="sample",
+                    help="also run COLD+WARM with one extract task per file (default: on the sample pack)")
     ap.add_argument("--keep", action="store_true", help="keep the temp work folder")
     ap.add_argument("--working-tree", action="store_true",
                     help="run the working tree as it is (default: a snapshot of HEAD, so edits during the run do "
@@ -1191,7 +1225,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_sample:
             sample, files, pages = largest_sample_pack()
             print(f"pack: {sample.name} ({files} files, {pages} pages)", flush=True)
-            packs.append(bench_pack("sample", sample, files, pages, work, env, args.repeat or 2, args.profile))
+            packs.append(bench_pack("sample", sample, files, pages, work, env, args.repeat or 2, args.profile,
+                                    args.batching, args.compare_unbatched in ("sample", "all")))
         if not args.skip_large:
             sys.path.insert(0, str(HERE))
             import make_large_pack
@@ -1200,7 +1235,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pack: {info['path']} ({len(info['files'])} files, {info['pages']} pages, "
                   f"{'reused' if info['reused'] else 'rendered'})", flush=True)
             packs.append(bench_pack("large", Path(info["path"]), len(info["files"]), info["pages"], work, env,
-                                    args.repeat or 1, args.profile))
+                                    args.repeat or 1, args.profile, args.batching, args.compare_unbatched == "all"))
         res["packs"] = packs
         if args.profile:
             res["profile"] = profile_text([p for pk in packs for p in pk.get("profiles", [])])
@@ -1225,12 +1260,17 @@ def _child_main(argv: list[str]) -> int:
         child_startup(argv[1])
     elif kind == "flow":
         prof = None
+        batching = None
         rest = argv[1:]
         if "--profile" in rest:
             i = rest.index("--profile")
             prof = rest[i + 1]
             del rest[i:i + 2]
-        child_flow(rest[0], rest[1], rest[2], prof)
+        if "--batching" in rest:
+            i = rest.index("--batching")
+            batching = json.loads(rest[i + 1])
+            del rest[i:i + 2]
+        child_flow(rest[0], rest[1], rest[2], prof, batching)
     elif kind == "suspects":
         child_suspects(argv[1], argv[2])
     elif kind == "lib":

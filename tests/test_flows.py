@@ -91,17 +91,114 @@ def test_rerun_is_cached_and_a_changed_file_is_read_alone(harness, small_model, 
     pack = write_pack(tmp_path / "pack")
     out = tmp_path / "out"
     first = _run(pack, out, small_model)
+    # four small files on two lanes: every file has a task of its own (at least two tasks per lane)
+    assert all(len(t["files"]) == 1 for t in first["extract_tasks"]), first["extract_tasks"]
     assert set(first["task_states"].values()) <= {"Completed", "Failed"}
     second = _run(pack, out, small_model)
     states = second["task_states"]
     readable = {k: v for k, v in states.items() if k != "Broken paper.pdf"}
     assert set(readable.values()) == {"Cached"}, states
+    assert {t["task"]: t["state"] for t in second["extract_tasks"]} == {
+        "Board minutes 2025-09.txt": "Cached", "Corporate risk register.csv": "Cached",
+        "Green Plan report.docx": "Cached", "Broken paper.pdf": "Failed"}  # a failed file is never cached
     time.sleep(0.01)
     (pack / "Board minutes 2025-09.txt").write_text(MINUTES + "\nTB 25/104 Date of next meeting: 27 November.\n")
     third = _run(pack, out, small_model)["task_states"]
     assert third["Board minutes 2025-09.txt"] == "Completed"
     assert third["Corporate risk register.csv"] == "Cached"
     assert third["Green Plan report.docx"] == "Cached"
+
+
+BATCHED = {"tasks_per_lane": 1}  # two lanes, one batch each: the four small files go two to a task
+
+
+def _by_file(summary: dict) -> dict[str, dict]:
+    return {f: t for t in summary["extract_tasks"] for f in t["files"]}
+
+
+def test_batched_files_fail_alone_and_a_changed_file_is_read_alone(harness, small_model, tmp_path):
+    pack = write_pack(tmp_path / "pack")
+    out = tmp_path / "out"
+    first = _run(pack, out, small_model, batching=BATCHED)
+    tasks = first["extract_tasks"]
+    assert sorted(len(t["files"]) for t in tasks) == [2, 2], tasks
+    # the unreadable file fails alone: its batch ends Failed, the other file in that batch is read
+    broken = _by_file(first)["Broken paper.pdf"]
+    assert broken["state"] == "Failed"
+    (mate,) = [f for f in broken["files"] if f != "Broken paper.pdf"]
+    assert first["task_states"] == {p.name: ("Failed" if p.name == "Broken paper.pdf" else "Completed")
+                                    for p in pack.iterdir()}
+    manifest = {r["path"]: r for r in json.loads((out / "manifest.json").read_text())}
+    assert manifest["Broken paper.pdf"]["status"] == "failed" and manifest[mate]["status"] == "ingested"
+    assert [f["path"] for f in first["failed"]] == ["Broken paper.pdf"]
+
+    # unchanged: the good batch is Cached; the batch with the failed file runs again (failures are not
+    # cached) but takes its other file from that file's own record: only the broken file is read again
+    second = _run(pack, out, small_model, batching=BATCHED)
+    assert {t["state"] for t in second["extract_tasks"]} == {"Cached", "Failed"}
+    assert [t["read"] for t in second["extract_tasks"] if t["state"] != "Cached"] == [["Broken paper.pdf"]]
+    assert {k: v for k, v in second["task_states"].items() if k != "Broken paper.pdf"} == {
+        "Board minutes 2025-09.txt": "Cached", "Corporate risk register.csv": "Cached",
+        "Green Plan report.docx": "Cached"}
+
+    # one file changes: its batch runs again and reads that file alone; its batch mate comes from its record
+    with (pack / "Corporate risk register.csv").open("a", encoding="cp1252", newline="") as fh:
+        csv.writer(fh).writerow(["CR103", "Estates backlog maintenance", "Capital plan", "Funding", "Director of "
+                                 "Estates", "12"])
+    third = _run(pack, out, small_model, batching=BATCHED)
+    changed = _by_file(third)["Corporate risk register.csv"]
+    assert len(changed["files"]) == 2 and changed["state"] == "Completed"
+    assert changed["read"] == ["Corporate risk register.csv"], changed
+    reads = [f for t in third["extract_tasks"] for f in t["read"]]
+    assert sorted(reads) == ["Broken paper.pdf", "Corporate risk register.csv"], third["extract_tasks"]
+    assert third["task_states"]["Corporate risk register.csv"] == "Completed"
+    assert third["task_states"]["Green Plan report.docx"] == "Cached"
+    assert third["task_states"]["Board minutes 2025-09.txt"] == "Cached"
+    rows = [json.loads(line) for line in (out / "passages.jsonl").open()]
+    assert any("CR103" in r["text"] for r in rows)
+
+
+def test_plan_batches_keeps_large_files_alone_and_balances_small_ones():
+    from flows.review import Batching, plan_batches
+    from pipeline.ingest import SourceFile
+
+    kb = 1024
+    sizes = {"big-a.pdf": 700 * kb, "big-b.pdf": 300 * kb, **{f"small-{i:02d}.pdf": (20 + 10 * i) * kb
+                                                             for i in range(11)}}
+    files = [SourceFile(path, None, sha256=path, size=size) for path, size in sizes.items()]
+    groups = plan_batches(files, lanes=2)
+    assert sorted(p.path_in_pack for g in groups for p in g) == sorted(sizes), "every file exactly once"
+    assert [g for g in groups if any(p.path_in_pack.startswith("big") for p in g)] == [
+        [files[0]], [files[1]]], "large files keep a task each, heaviest first"
+    small = [g for g in groups if g[0].path_in_pack.startswith("small")]
+    assert len(small) == 4 and all(2 <= len(g) <= 3 for g in small), [len(g) for g in small]
+    weight = [sum(p.size + 64 * kb for p in g) for g in groups]
+    assert weight == sorted(weight, reverse=True), "heaviest task first"
+    assert max(weight[2:]) - min(weight[2:]) <= 130 * kb, "small batches weigh about the same"
+    # batch_files caps a batch; 1 turns batching off
+    assert max(len(g) for g in plan_batches(files, lanes=1, batching=Batching(batch_files=2))) == 2
+    assert all(len(g) == 1 for g in plan_batches(files, lanes=2, batching=Batching(batch_files=1)))
+    with pytest.raises(ValueError, match="batch_files"):
+        Batching(batch_files=0)
+
+
+def test_extract_files_returns_every_result_and_fails_only_for_bad_files(tmp_path):
+    from flows.review import ExtractBatch, code_version, extract_files
+    from pipeline.ingest import discover_pack
+    from pipeline.limits import Limits
+
+    pack = write_pack(tmp_path / "pack")
+    files = sorted(discover_pack(pack, tmp_path / "staging", Limits()), key=lambda s: s.path_in_pack)
+    ok = [sf for sf in files if sf.path_in_pack != "Broken paper.pdf"]
+    good = extract_files.fn(ok, Limits(), code_version(), "good")
+    assert isinstance(good, ExtractBatch) and [r.status for r in good.results] == ["ingested"] * 3
+    assert sorted(good.read) == sorted(sf.path_in_pack for sf in ok)
+    state = extract_files.fn(files, Limits(), code_version(), "all")
+    assert state.is_failed() and "Broken paper.pdf" in state.message and "1 of 4" in state.message
+    batch = state.result(raise_on_failure=False)
+    assert {r.source.path_in_pack: r.status for r in batch.results} == {
+        "Board minutes 2025-09.txt": "ingested", "Broken paper.pdf": "failed",
+        "Corporate risk register.csv": "ingested", "Green Plan report.docx": "ingested"}
 
 
 def test_watch_uploads_waits_for_complete_uploads_and_never_repeats(harness, small_model, tmp_path):
@@ -199,6 +296,14 @@ def test_review_on_a_dask_cluster_matches_the_default_runner(harness, small_mode
     pack = write_pack(tmp_path / "pack")
     _run(pack, tmp_path / "local", small_model)
     flow = review_pack.with_options(task_runner=make_task_runner(workers=2))  # LocalCluster of two processes
-    flow(pack=str(pack), out=str(tmp_path / "dask"), model_dir=str(small_model.path))
+    kw = dict(pack=str(pack), out=str(tmp_path / "dask"), model_dir=str(small_model.path), batching=BATCHED)
+    first = flow(**kw)
     for name in ("coverage.csv", "coverage_prompts.csv", "request_list.csv", "passages.jsonl", "tags.jsonl"):
         assert (tmp_path / "local" / name).read_text() == (tmp_path / "dask" / name).read_text(), name
+    # two lanes (Dask worker threads), one batch each; on the cluster too a re-run is served from the cache
+    assert sorted(len(t["files"]) for t in first["extract_tasks"]) == [2, 2]
+    second = flow(**kw)
+    assert {k: v for k, v in second["task_states"].items() if k != "Broken paper.pdf"} == {
+        "Board minutes 2025-09.txt": "Cached", "Corporate risk register.csv": "Cached",
+        "Green Plan report.docx": "Cached"}
+    assert [t["read"] for t in second["extract_tasks"] if t["state"] != "Cached"] == [["Broken paper.pdf"]]
