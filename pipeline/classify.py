@@ -555,6 +555,7 @@ def tag_texts(
     thresholds = tagger.thresholds_
     ids = passage_ids or [str(i) for i in range(len(texts))]
     evidence_rules = model.evidence_rules(library)
+    learned_evidence = {label for label, fw in zip(space.labels, space.frameworks) if fw == "evidence"}
     out: list[PassageTags] = []
     labels, fws = space.labels, space.frameworks
     # Only the predicted (passage, label) pairs need Python work: find them with NumPy.
@@ -597,15 +598,17 @@ def tag_texts(
         tagged_areas = {t.label for t in per_fw["kloe"]} | {t.label for t in per_fw["qs"]}
         evidence = [t.label for t in per_fw["evidence"] if _evidence_area(t.label) in tagged_areas]
         if tagged_areas:
+            # Vocabulary rules name only the items the model has no column for
+            # (too few labelled examples), and only inside an area the passage
+            # is tagged with, from a document of a type the term belongs to.
             doc_type = doc_types[i] if doc_types else None
             for m in analysis.matches:
                 ev_ids, term_doc_types = evidence_rules.get(m.term_id, ((), ()))
                 for ev_id in ev_ids:
-                    area = _evidence_area(ev_id)
                     if (
-                        area in tagged_areas
-                        or any(a in tagged_areas for a in library.linked(area))
-                        or (doc_type is not None and doc_type in term_doc_types)
+                        ev_id not in learned_evidence
+                        and _evidence_area(ev_id) in tagged_areas
+                        and (not term_doc_types or doc_type in term_doc_types)
                     ):
                         evidence.append(ev_id)
         why: list[str] = []

@@ -86,3 +86,91 @@ def test_tagging_gives_labels_scores_and_reasons(small_model, library):
     assert [t.score for t in f.qs] == sorted([t.score for t in f.qs], reverse=True)
     assert f.passage_id == "f"
     assert set(f.scores) == {"kloe", "qs"} and len(f.scores["kloe"]) == 8
+
+
+# ------------------------------------------------ speed paths, same results
+def _lemma_column(corpus, n=600):
+    from pipeline.nlp import analyse_texts
+
+    texts = [p.text for p in corpus[:n]]
+    texts += ["Ünïcode  naïve  café\u00a0tab\tand — dashes", "", "   ", "a", "x " * 40]
+    return [a.lemmas for a in analyse_texts(texts)]
+
+
+@pytest.mark.parametrize("kind", ["chars", "words"])
+def test_fast_vectorizers_give_sklearns_matrix(corpus, kind):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from pipeline.classify import WhitespaceTfidfVectorizer, WordCharTfidfVectorizer
+
+    lemmas = _lemma_column(corpus)
+    if kind == "chars":
+        params = dict(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True, dtype=np.float32)
+        fast_cls = WordCharTfidfVectorizer
+    else:
+        params = dict(token_pattern=r"(?u)[^\s]+", lowercase=False, ngram_range=(1, 2), min_df=2,
+                      sublinear_tf=True, dtype=np.float32)
+        fast_cls = WhitespaceTfidfVectorizer
+    fit_on, apply_to = lemmas[::2], lemmas[1::2]
+    ref = TfidfVectorizer(**params).fit(fit_on)
+    fast = fast_cls(**params).fit(fit_on)
+    for _ in range(2):  # the second pass reads the word cache
+        a, b = ref.transform(apply_to), fast.transform(apply_to)
+        assert a.shape == b.shape and a.nnz == b.nnz and a.dtype == b.dtype
+        assert abs(a - b).max() == 0.0
+        assert b.has_sorted_indices
+    assert "_word_ngrams" not in fast.__getstate__(), "the cache is never saved with the model"
+
+
+def test_fast_vectorizer_falls_back_for_other_settings(corpus):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from pipeline.classify import WhitespaceTfidfVectorizer
+
+    lemmas = _lemma_column(corpus, 200)
+    ref = TfidfVectorizer(stop_words="english").fit(lemmas)
+    fast = WhitespaceTfidfVectorizer(stop_words="english").fit(lemmas)
+    assert abs(ref.transform(lemmas) - fast.transform(lemmas)).max() == 0.0
+
+
+def test_lexeme_norm_is_the_lookup_lemma_of_the_lower_cased_word(corpus):
+    """NORM set once per word equals spaCy's lookup lemmatizer run on every lower-cased token."""
+    import spacy
+
+    from pipeline.nlp import analyse_texts
+
+    ref = spacy.blank("en")
+    ref.add_pipe("lemmatizer", config={"mode": "lookup"})
+    ref.initialize()
+    texts = [p.text for p in corpus[:300]] + ["Boards Assurance Frameworks were Reviewed by the NEDs"]
+    for text, a in zip(texts, analyse_texts(texts)):
+        words = [t for t in ref(" ".join(text.split())) if not (t.is_space or t.is_punct)]
+        words = [t for t in words if t.lower_ not in {"'s", "’s", "'", "’"}]
+        expected = []
+        for t in words:
+            if t.like_num and any(ch.isdigit() for ch in t.text):
+                expected.append("<num>")
+            else:
+                lower = ref(t.lower_)
+                expected.append(lower[0].lemma_ if len(lower) == 1 else t.lower_)
+        assert a.lemmas.split() == expected, text
+
+
+def test_performance_lines_and_spc_legends_are_not_information_management():
+    """Issue 6: SPC explanations and performance commentary are W5 (or nothing), not W6."""
+    from pipeline.model import load_model
+
+    model = load_model()
+    spc = ("How to read this report: each chart plots the monthly value with its mean and process limits. "
+           "An orange icon shows special cause variation of a concerning nature; blue shows improvement; "
+           "grey shows common cause variation only.")
+    perf = ("Cancer 62-day performance was 71.3% in October against the 75% interim standard, the fourth "
+            "month below trajectory; the Division has added two extra diagnostic lists and the recovery "
+            "plan is reviewed weekly at the cancer board.")
+    data = ("Data quality: the Information team validated the admitted waiting list and removed 1,912 "
+            "pathways recorded in error; each scorecard measure now carries a data quality kitemark "
+            "audited by internal audit.")
+    s, p, d = tag_texts(model, [spc, perf, data])
+    assert "W6" not in [t.label for t in s.kloe]
+    assert "W6" not in [t.label for t in p.kloe]
+    assert "W6" in [t.label for t in d.kloe]
