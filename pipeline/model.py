@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import skops.io as sio
+from skops.io.exceptions import UntrustedTypesFoundException
 from sklearn.pipeline import Pipeline
 
 from pipeline.classify import GATE_LABEL, LabelSpace, explainable_features, label_space, make_classifier
@@ -41,7 +42,7 @@ __all__ = [
     "default_model_dir",
     "set_default_model",
     "MODELS_DIR",
-    "TRUSTED_PREFIXES",
+    "TRUSTED_TYPES",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,14 +52,18 @@ MODEL_FILE = "model.skops"
 CARD_FILE = "card.json"
 DEFAULT_POINTER = "DEFAULT"
 
-# Types a model file may contain. Anything else is refused at load time.
-TRUSTED_PREFIXES = (
-    "sklearn.",
-    "numpy.",
-    "scipy.sparse.",
-    "pipeline.classify.",
-    "builtins.",
-    "collections.",
+# Types a model file may contain beyond those skops trusts by default (NumPy,
+# SciPy and scikit-learn's own estimators): wellled's estimators, by exact
+# name. Nothing else is trusted - not by module prefix, because a prefix such
+# as "builtins." would admit functions like builtins.eval as, say, a
+# vectorizer's analyzer, to be called on every passage.
+TRUSTED_TYPES = frozenset(
+    {
+        "pipeline.classify.SpacyAnalyser",
+        "pipeline.classify.ThresholdedOneVsRest",
+        "pipeline.classify.WhitespaceTfidfVectorizer",
+        "pipeline.classify.WordCharTfidfVectorizer",
+    }
 )
 
 LIBRARIES = ("wellled", "scikit-learn", "spacy", "spacy-lookups-data", "skops", "numpy", "scipy", "pandas")
@@ -253,6 +258,7 @@ def save_model(model: TaggerModel, out_dir: str | Path) -> Path:
         if oof is not None:
             tagger.oof_proba_ = oof
     card = dict(model.card)
+    card["skops_types"] = sorted(sio.get_untrusted_types(file=out / MODEL_FILE))
     card["model_sha256"] = hashlib.sha256((out / MODEL_FILE).read_bytes()).hexdigest()
     _atomic_write_text(out / CARD_FILE, json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     model.card = card
@@ -266,13 +272,35 @@ def _check_trusted(path: Path) -> list[str]:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # a corrupt or non-skops file
         raise ModelError(f"{path}: not a readable skops model file ({exc})") from exc
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    refused = [t for t in untrusted if t not in TRUSTED_TYPES]
     if refused:
         raise ModelError(
             f"{path}: refusing to load a model that contains types outside the allow-list: "
             f"{', '.join(sorted(refused))}. Only models trained by wellled can be loaded."
         )
     return list(untrusted)
+
+
+def _load_payload(file: Path, card: dict[str, Any]) -> Any:
+    """Load the skops payload, trusting only allow-listed types.
+
+    The card lists the file's non-default types (written by
+    :func:`save_model`); passing those that are on the allow-list straight
+    to ``skops.io.load`` makes skops audit the file once while loading, not
+    once more beforehand. A file with any other type fails that audit and is
+    then examined by :func:`_check_trusted`, which names what it refuses.
+    """
+    listed = card.get("skops_types")
+    if isinstance(listed, list) and all(isinstance(t, str) for t in listed):
+        trusted = [t for t in listed if t in TRUSTED_TYPES]
+        try:
+            return sio.load(file, trusted=trusted)
+        except UntrustedTypesFoundException:
+            pass  # the card is out of date or the file holds more: the full check says which
+        except Exception as exc:
+            raise ModelError(f"{file}: not a readable skops model file ({exc})") from exc
+    trusted = _check_trusted(file)
+    return sio.load(file, trusted=trusted)
 
 
 def load_model(model_dir: str | Path | None = None) -> TaggerModel:
@@ -296,8 +324,7 @@ def load_model(model_dir: str | Path | None = None) -> TaggerModel:
     expected = card.get("model_sha256")
     if expected and hashlib.sha256(file.read_bytes()).hexdigest() != expected:
         raise ModelError(f"{file}: the file does not match the sha256 in its card (changed or corrupt)")
-    trusted = _check_trusted(file)
-    payload = sio.load(file, trusted=trusted)
+    payload = _load_payload(file, card)
     try:
         space = LabelSpace(tuple(payload["labels"]), tuple(payload["frameworks"]))
         pipe = payload["pipeline"]

@@ -67,6 +67,28 @@ def test_untrusted_types_are_refused_never_unpickled(tmp_path):
         load_model(bad)
 
 
+@pytest.mark.parametrize("listed", [None, ["builtins.eval"]])
+def test_a_function_hidden_in_an_estimator_is_refused(tmp_path, listed):
+    """builtins.eval as a vectorizer's analyzer would run on every passage: refused, card or no card."""
+    import skops.io as sio
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    bad = tmp_path / "evil"
+    bad.mkdir()
+    sio.dump({"pipeline": TfidfVectorizer(analyzer=eval), "labels": [], "frameworks": []}, bad / "model.skops")
+    card = {} if listed is None else {"skops_types": listed}  # a card may even claim the type
+    (bad / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="builtins.eval"):
+        load_model(bad)
+
+
+def test_saved_card_lists_the_files_types_and_loading_uses_them(small_model, tmp_path):
+    out = save_model(small_model, tmp_path / "m")
+    card = json.loads((out / "card.json").read_text())
+    assert card["skops_types"] and all(t.startswith("pipeline.classify.") for t in card["skops_types"])
+    assert load_model(out).labels == small_model.labels
+
+
 def test_a_pickle_renamed_to_skops_is_refused(tmp_path):
     import pickle
 
