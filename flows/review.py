@@ -244,6 +244,23 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     return not isinstance(value, ExtractBatch)
 
 
+def _read_file(sf: SourceFile, limits: Limits, retry: bool) -> FileResult:
+    """``process_file``, which reports bad input as a failed result and raises only when something broke
+    around the file (e.g. no worker process could start). In a batch such an error is tried once more and
+    then fails that file alone; a one-file task lets it propagate, and Prefect retries the task."""
+    try:
+        return process_file(sf, limits)
+    except Exception as exc:  # noqa: BLE001
+        if not retry:
+            raise
+        logger.warning("reading %s broke (%s: %s); trying once more", sf.path_in_pack, type(exc).__name__, exc)
+    try:
+        return process_file(sf, limits)
+    except Exception as exc:  # noqa: BLE001 - one file's trouble must not take its batch mates with it
+        logger.exception("reading %s failed", sf.path_in_pack)
+        return FileResult(sf, "failed", f"internal error ({type(exc).__name__}: {exc})")
+
+
 @task(
     name="extract-files",
     task_run_name="extract {label}",
@@ -284,7 +301,7 @@ def extract_files(sources: list[SourceFile], limits: Limits, version: str, label
                 logger.warning("cache record of %s unreadable; reading the file again", sf.path_in_pack, exc_info=True)
                 res = None
         if res is None:
-            res = process_file(sf, limits)
+            res = _read_file(sf, limits, retry=len(sources) > 1)
             read.append(sf.path_in_pack)
             if store is not None and res.status != "failed":
                 store.write(res, key=key)
