@@ -355,8 +355,8 @@ def child_lib_sorted(pack: str, out: str, result_path: str) -> None:
 def child_suspects(results_pickle: str, result_path: str) -> None:
     """Prefect's per-document costs on the real FileResults, each on its own, outside the engine.
 
-    * a result record made, serialised (cloudpickle, base64, JSON) and written, per FileResult (what
-      ``persist_result=True`` costs a COLD extract task) against a plain ``pickle.dumps``;
+    * a result record made, serialised (the flow's RawPickleSerializer) and written with its key record,
+      per FileResult (what persisting costs a COLD extract task) against a plain ``pickle.dumps``;
     * ``exists`` then ``read`` of the record from a fresh store (what a Cached extract task does: the
       look-up reads the small key record, then the read reads the result);
     * the write-passages task's parameter (the list of every FileResult): visiting it (done twice by the
@@ -378,9 +378,12 @@ def child_suspects(results_pickle: str, result_path: str) -> None:
         results = pickle.load(fh)
     tmp = Path(tempfile.mkdtemp(prefix="bench-results-"))
     try:
-        def new_store() -> ResultStore:  # as the flow's extract tasks have it: results, and key records apart
+        from flows.review import RawPickleSerializer
+
+        def new_store() -> ResultStore:  # as the flow's extract tasks have it: results and key records apart
             return ResultStore(result_storage=LocalFileSystem(basepath=str(tmp / "cache")),
-                               metadata_storage=LocalFileSystem(basepath=str(tmp / "keys")))
+                               metadata_storage=LocalFileSystem(basepath=str(tmp / "keys")),
+                               serializer=RawPickleSerializer())
 
         store = new_store()
         rows = []
@@ -1049,8 +1052,8 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
           "visited); *setup*: Created -> \"Executing task\" (cache key, cache look-up in the small key record, "
           "Running state); *work*: Executing -> the task's last file done (each file's `process_file`, one after "
           "another, and in a batch each file's own cache record written, or read when the batch runs again); "
-          "*post*: -> \"Finished in state\" (the task's result pickled, base64-encoded into its result record "
-          "and written, Completed state); *read*, Cached tasks only: Executing -> Finished (the result record "
+          "*post*: -> \"Finished in state\" (the task's result pickled into its result file, "
+          "its key record written, Completed state); *read*, Cached tasks only: Executing -> Finished (the result record "
           "read). *Before the first task*: discover Finished -> first \"Created task run\" (plan, "
           "submission): a fixed cost per run inside the per-document window.", "",
           "| Pack | Run | Tasks (files) | Before the first task s (CPU s) | Gap ms median (sum s) | Setup ms median "

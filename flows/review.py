@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +34,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.futures import as_completed
+from prefect.serializers import Serializer
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.transactions import get_transaction
 from prefect.utilities.annotations import quote
+from pydantic import Field
 
 from pipeline.errors import PipelineError
 from pipeline.ingest import FileResult, SourceFile, discover_pack, process_file, write_outputs
@@ -115,6 +118,26 @@ def _batch_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str
     if len(keys) == 1:
         return "task-" + keys[0]
     return f"batch-v{CACHE_FORMAT}-{len(keys)}-" + _short("\n".join(keys), 40)
+
+
+class RawPickleSerializer(Serializer):
+    """Extract results as plain pickles (protocol 5), for result files kept apart from their key records.
+
+    Prefect's default (``pickle``) runs cloudpickle, then base64: on the
+    1,000-page pack's FileResults that took 0.16 CPU s and 20.8 MB against
+    0.06 CPU s and 15.4 MB for ``pickle.dumps``. FileResults are plain
+    dataclasses of our own, so cloudpickle adds nothing. Only for result
+    storage with separate key storage (``key_storage``): a result record
+    without it is JSON, which cannot hold raw bytes.
+    """
+
+    type: str = Field(default="wellled/raw-pickle", frozen=True)
+
+    def dumps(self, obj: Any) -> bytes:
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def loads(self, blob: bytes) -> Any:
+        return pickle.loads(blob)  # our own records, in the run folder, like Prefect's pickle serializer
 
 
 # --------------------------------------------------------------------------- batching
@@ -441,6 +464,7 @@ def review_pack(
     # changed. Both are plain paths: Prefect writes there with no storage block saved in its database.
     extract = extract_files.with_options(
         result_storage=out_dir / ".cache",
+        result_serializer=RawPickleSerializer(),
         cache_policy=CacheKeyFnPolicy(cache_key_fn=_batch_cache_key).configure(key_storage=out_dir / ".cache-keys"),
     )
     todo, decided = plan_sources(files)

@@ -131,6 +131,11 @@ def test_batched_files_fail_alone_and_a_changed_file_is_read_alone(harness, smal
     manifest = {r["path"]: r for r in json.loads((out / "manifest.json").read_text())}
     assert manifest["Broken paper.pdf"]["status"] == "failed" and manifest[mate]["status"] == "ingested"
     assert [f["path"] for f in first["failed"]] == ["Broken paper.pdf"]
+    # cache: the good batch's record plus one record per readable file; no record for the failed batch; each
+    # key record is small metadata naming the raw pickle serializer, the result beside it in .cache
+    keys = sorted((out / ".cache-keys").iterdir())
+    assert len(keys) == 4 and sum(k.name.startswith("batch-") for k in keys) == 1, [k.name for k in keys]
+    assert all(b"wellled/raw-pickle" in k.read_bytes() and k.stat().st_size < 2000 for k in keys)
 
     # unchanged: the good batch is Cached; the batch with the failed file runs again (failures are not
     # cached) but takes its other file from that file's own record: only the broken file is read again
