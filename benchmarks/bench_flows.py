@@ -1256,7 +1256,7 @@ def profile_text(paths: list[str], limit: int = 25) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Prefect flow overhead benchmark (issue 7)")
     ap.add_argument("--repeat", type=int, default=None,
-                    help="COLD+WARM flow runs per pack, bracketed by library runs (default: 3 sample, 1 large)")
+                    help="COLD+WARM flow runs per pack, bracketed by library runs (default: 3 sample, 2 large)")
     ap.add_argument("--startup-runs", type=int, default=3, help="trivial-flow runs per mode (default 3)")
     ap.add_argument("--pages", type=int, default=1000, help="pages of the generated pack (default 1000)")
     ap.add_argument("--skip-large", action="store_true", help="sample pack only")
@@ -1315,7 +1315,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pack: {info['path']} ({len(info['files'])} files, {info['pages']} pages, "
                   f"{'reused' if info['reused'] else 'rendered'})", flush=True)
             packs.append(bench_pack("large", Path(info["path"]), len(info["files"]), info["pages"], work, env,
-                                    args.repeat or 1, args.profile, args.batching, args.compare_unbatched == "all"))
+                                    args.repeat or 2, args.profile, args.batching, args.compare_unbatched == "all"))
         res["packs"] = packs
         if args.profile:
             res["profile"] = profile_text([p for pk in packs for p in pk.get("profiles", [])])
