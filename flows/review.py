@@ -147,16 +147,20 @@ class RawPickleSerializer(Serializer):
 class Batching:
     """How files are grouped into extract tasks.
 
-    Each task run has a fixed cost (the run created, its states recorded by
-    Prefect's API server, its result written), about 40-50 ms here against
-    ~250 ms to read a small file, so small files share a task. Large files
-    keep a task each.
+    Each task run has a fixed cost: the run created, its states recorded by
+    Prefect's API server, its result written: roughly 60-70 ms of CPU per
+    task here (this process and the server together), against 75-150 ms to
+    read a small file, and on two cores that CPU is taken from the file
+    workers. So small files share a task; large files keep a task each. In
+    ``benchmarks/bench_flows.py`` on the 1,000-page pack, these defaults
+    (8 tasks) took about 10% more CPU than the library alone over the
+    per-document window, 256 KB / 512 KB batches (14 tasks) about 14%.
 
     Attributes:
-        small_file_bytes: Files up to this size are batched. Default 256 KB
-            (about 40 PDF pages in the generated pack, a short DOCX).
+        small_file_bytes: Files up to this size are batched. Default 512 KB
+            (about 100 PDF pages of the generated pack, or a long DOCX).
         batch_bytes: A batch is planned to hold about this many bytes.
-            Default 512 KB.
+            Default 1 MB.
         batch_files: Most files in one batch. Default 8; 1 turns batching off.
         tasks_per_lane: Small files are split into at least this many batches
             per lane of the task runner (threads or Dask worker threads), so
@@ -165,8 +169,8 @@ class Batching:
             in bytes when batches are balanced. Default 64 KB.
     """
 
-    small_file_bytes: int = 256 * 1024
-    batch_bytes: int = 512 * 1024
+    small_file_bytes: int = 512 * 1024
+    batch_bytes: int = 1024 * 1024
     batch_files: int = 8
     tasks_per_lane: int = 2
     per_file_bytes: int = 64 * 1024

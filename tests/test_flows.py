@@ -168,7 +168,7 @@ def test_plan_batches_keeps_large_files_alone_and_balances_small_ones():
     from pipeline.ingest import SourceFile
 
     kb = 1024
-    sizes = {"big-a.pdf": 700 * kb, "big-b.pdf": 300 * kb, **{f"small-{i:02d}.pdf": (20 + 10 * i) * kb
+    sizes = {"big-a.pdf": 900 * kb, "big-b.pdf": 600 * kb, **{f"small-{i:02d}.pdf": (20 + 10 * i) * kb
                                                              for i in range(11)}}
     files = [SourceFile(path, None, sha256=path, size=size) for path, size in sizes.items()]
     groups = plan_batches(files, lanes=2)
