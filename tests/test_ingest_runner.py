@@ -64,9 +64,11 @@ def test_normal_file_in_worker(tmp_path: Path):
 def test_spinning_pdf_is_stopped_on_time(tmp_path: Path):
     sf = _sf(make_spinning_pdf(tmp_path / "spin.pdf"))
     assert sf.size < 300_000
-    res = process_file(sf, Limits(per_file_seconds=1.5))
+    # The spinner also allocates: on a fast core it can pass the default 1 GB memory limit before
+    # 1.5 s. A high memory limit leaves the clock as the only limit this test is about.
+    res = process_file(sf, Limits(per_file_seconds=1.5, per_file_memory_mb=8192))
     assert res.status == "failed"
-    assert res.reason.startswith("timed out after 1.5 s (per_file_seconds)")
+    assert res.reason.startswith("timed out after 1.5 s (per_file_seconds)"), res.reason
     assert res.seconds < 15
 
 
