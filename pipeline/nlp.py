@@ -1,8 +1,11 @@
 """The spaCy side of wellled: an offline English pipeline with framework terms.
 
-``spacy.blank("en")`` plus the sentencizer, the lookup lemmatizer (tables from
-``spacy-lookups-data``) and a rule component, ``wellled_framework_terms_v1``,
-built from ``framework/vocabulary.yaml``: it finds the phrases and acronyms
+``spacy.blank("en")`` (plus the sentencizer where sentences are wanted),
+``wellled_lower_lemma_v1``, which gives every word the lookup lemma of its
+lower-cased form (the lookup lemmatizer's ``lemma_lookup`` table from
+``spacy-lookups-data``) as its NORM, once per vocabulary entry rather than
+once per token, and a rule component, ``wellled_framework_terms_v1``, built
+from ``framework/vocabulary.yaml``: it finds the phrases and acronyms
 trust papers use for framework ideas (BAF, Freedom to Speak Up Guardian,
 WRES, net zero ...), normalises them to a term id and records which areas and
 key-evidence items each one signals.
