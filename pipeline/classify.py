@@ -13,8 +13,13 @@ training and prediction cannot drift apart:
    source document, with per-label thresholds tuned on the same folds.
 
 :func:`tag_passages` turns the pipeline's scores into
-:class:`~pipeline.document.PassageTags` with explanations, and adds
-key-evidence items found by vocabulary rules.
+:class:`~pipeline.document.PassageTags` with explanations, and adds the
+key-evidence items that have too few labelled examples for a column of
+their own when a vocabulary rule finds them inside a tagged area.
+
+The two TF-IDF vectorizers are scikit-learn's, with a faster ``transform``
+that gives the same matrix (:class:`WordCharTfidfVectorizer`,
+:class:`WhitespaceTfidfVectorizer`).
 """
 
 from __future__ import annotations
