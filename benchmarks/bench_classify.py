@@ -305,21 +305,20 @@ def profile_tagging(model: Any, items: Sequence[dict], out_path: Path, batch_siz
     return buf.getvalue()
 
 
-def train_all(keep: list[Any]) -> dict[str, Any]:
-    """iv. Train on every labelled passage; the model is appended to ``keep``."""
+def train_all() -> tuple[dict[str, Any], Any]:
+    """iv. Train on every labelled passage: (figures, the trained model)."""
     from pipeline.model import train_model
 
     corpus = load_labelled()
     logger.info("iv. training on all %d labelled passages", len(corpus))
     with Clock() as c:
         trained = train_model(corpus, seed=0)
-    keep.append(trained)
     return {"passages": len(corpus), "labels": len(trained.labels.labels),
-            "wall_s": round(c.wall, 1), "cpu_s": round(c.cpu, 1)}
+            "wall_s": round(c.wall, 1), "cpu_s": round(c.cpu, 1)}, trained
 
 
-def get_model(train_s: dict[str, Any], trained: Any, workdir: Path) -> tuple[Any, Path | None, str]:
-    """The default model if there is one, else the freshly trained one (saved to ``workdir`` for the CLI)."""
+def get_model(workdir: Path, r: dict[str, Any], skip_train: bool) -> tuple[Any, Path, str]:
+    """The default model; without one, a model trained here (its figures go in ``r["training"]``)."""
     from pipeline.model import default_model_dir, load_model, save_model
 
     try:
@@ -327,11 +326,13 @@ def get_model(train_s: dict[str, Any], trained: Any, workdir: Path) -> tuple[Any
         model = load_model(path)
         return model, path, f"default model {path.name} ({model.name} {model.version})"
     except ModelError as exc:
-        logger.info("no default model (%s): using the model trained on every labelled passage", exc)
+        if skip_train:
+            raise SystemExit(f"no default model ({exc}) and --skip-train: train one with `wellled train` first")
+        logger.info("no default model (%s): training one on every labelled passage", exc)
+    r["training"], trained = train_all()
     out = save_model(trained, workdir / "bench-model")
-    from pipeline.model import load_model as _load
-
-    return _load(out), out, f"model trained here on all {train_s['passages']} labelled passages (no models/DEFAULT)"
+    note = f"model trained here on all {r['training']['passages']} labelled passages (no models/DEFAULT)"
+    return load_model(out), out, note
 
 
 # --------------------------------------------------------------- output
@@ -463,19 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="wellled-bench-") as tmp:
         workdir = Path(tmp)
-        from pipeline.model import default_model_dir, load_model
-
-        trained = None
-        try:
-            load_model(default_model_dir())
-            has_default = True
-        except ModelError:
-            has_default = False
-        if not args.skip_train and not has_default:
-            r["training"] = train_all(trained_out := [])
-            trained = trained_out[0]
-        model, model_dir, r["model"] = get_model(r.get("training", {}), trained, workdir)
-        del trained
+        model, model_dir, r["model"] = get_model(workdir, r, args.skip_train)
         logger.info("model: %s", r["model"])
 
         items = make_passages(args.n)
@@ -521,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.skip_train:
                 r["training"] = {"passages": 0, "labels": 0, "wall_s": "skipped", "cpu_s": "skipped"}
             else:
-                r["training"] = train_all([])
+                r["training"] = train_all()[0]
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
