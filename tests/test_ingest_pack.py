@@ -207,3 +207,19 @@ def test_issue_upload_markers_are_skipped(tmp_path: Path):
         "UPLOAD_COMPLETE": ("skipped", "upload marker"),
     }
     assert result.count("failed") == 0
+
+
+def test_largest_file_is_read_first_and_results_keep_pack_order(tmp_path: Path):
+    """One worker: files are read largest first, so a big file never starts last."""
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "a-short.txt").write_text("Action log: no open actions.\n")
+    _pdf(pack / "b-board-papers.pdf", [f"TB 25/{n:03d} The Board received the quality report." for n in range(120)])
+    (pack / "c-middle.csv").write_text("Risk ID,Description\n" + "".join(f"R{n},Staffing gap on ward {n}\n" for n in range(40)))
+    sizes = {p.name: p.stat().st_size for p in pack.iterdir()}
+    assert sizes["b-board-papers.pdf"] > sizes["c-middle.csv"] > sizes["a-short.txt"]
+    order: list[str] = []
+    result = ingest_pack(pack, tmp_path / "out", workers=1, progress=lambda r, d, t: order.append(r.source.path_in_pack))
+    assert order == ["b-board-papers.pdf", "c-middle.csv", "a-short.txt"]
+    assert [r.source.path_in_pack for r in result.results] == ["a-short.txt", "b-board-papers.pdf", "c-middle.csv"]
+    assert result.count("ingested") == 3

@@ -2,7 +2,8 @@
 
 :func:`discover_pack` lists every input (files, zips, zip members, refused
 members, system files) as a :class:`SourceFile`; :func:`ingest_pack` reads
-them over a pool of workers (one process per file, ``workers`` at a time),
+them over a pool of workers (one process per file, ``workers`` at a time,
+largest file first so the pool is not left waiting on a big file started last),
 skips the watch flow's upload marker files (``UPLOAD_COMPLETE``,
 ``.complete``: status "skipped", reason "upload marker"),
 marks duplicates (same bytes -> status "duplicate"; the same passage text in
@@ -239,6 +240,9 @@ def ingest_pack(
         done += 1
         if progress:
             progress(results[i], done, total)  # type: ignore[arg-type]
+    # Largest first: a big PDF started last would leave one worker reading it
+    # alone while the other sits idle. Results keep pack order.
+    todo.sort(key=lambda i: -(files[i].size or 0))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
         futures = {pool.submit(process_file, files[i], limits): i for i in todo}
         for fut in as_completed(futures):
