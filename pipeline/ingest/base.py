@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pipeline.document import Block, BlockKind, Document, DocType, Passage, SourceFormat
+from pipeline.document import Block, BlockKind, Document, DocType, Passage, SourceFormat, fast_pickle
 from pipeline.errors import UnsupportedFormatError
 from pipeline.limits import Limits
 
@@ -281,6 +281,7 @@ def assemble_document(
 # --------------------------------------------------------------------------- records of a run
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """One input found in a pack: a file, a zip, or a zip member.
@@ -310,6 +311,7 @@ class SourceFile:
     fmt: str | None = None
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class FileResult:
     """What became of one :class:`SourceFile`.
