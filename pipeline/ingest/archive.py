@@ -97,6 +97,27 @@ def _check_name(name: str) -> tuple[str, str | None]:
     return "/".join(parts), None
 
 
+def _unique(shown: str, seen: dict[str, int]) -> str:
+    """``shown``, or ``shown (2)``, ``shown (3)`` ... for later entries of the same name.
+
+    A zip may hold two entries with one name (or names that only differ by
+    ``\\`` or ``./``); each is a separate input and needs its own row.
+    """
+    n = seen.get(shown, 0) + 1
+    seen[shown] = n
+    if n == 1:
+        return shown
+    stem, dot, ext = shown.rpartition(".")
+    if not dot or "/" in ext:
+        stem, ext = shown, ""
+    candidate = f"{stem} ({n}).{ext}" if ext else f"{stem} ({n})"
+    while candidate in seen:  # a real entry already has that name
+        n += 1
+        candidate = f"{stem} ({n}).{ext}" if ext else f"{stem} ({n})"
+    seen[candidate] = 1
+    return candidate
+
+
 def _mb(n: float) -> str:
     return f"{n / (1 << 20):.1f} MB" if n < (1 << 30) else f"{n / (1 << 30):.2f} GB"
 
@@ -144,6 +165,7 @@ def unpack_zip(
         return [zip_row("failed", f"corrupt zip archive ({exc})")]
     rows: list[SourceFile] = []
     unpacked = refused = 0
+    seen: dict[str, int] = {}
     with zf:
         try:
             infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -152,7 +174,7 @@ def unpack_zip(
         for k, info in enumerate(infos):
             raw_name = _decode_name(info)
             member, problem = _check_name(raw_name)
-            shown = f"{path_in_pack}/{member}"
+            shown = _unique(f"{path_in_pack}/{member}", seen)
             if budget.entries >= limits.max_zip_entries:
                 left = len(infos) - k
                 rows.append(

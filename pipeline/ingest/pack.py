@@ -56,6 +56,21 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+def _shown_name(rel: str) -> str:
+    """A path in the pack as text that can be written anywhere (UTF-8, JSON, CSV, logs).
+
+    A name whose bytes are not UTF-8 (e.g. Latin-1 from an old Windows share)
+    comes from the file system with surrogate escapes, which no UTF-8 writer
+    accepts; its bad bytes are shown as ``\\xe9`` instead. The file is still
+    opened by its real path.
+    """
+    try:
+        rel.encode("utf-8")
+        return rel
+    except UnicodeEncodeError:
+        return os.fsencode(rel).decode("utf-8", errors="backslashreplace")
+
+
 def _walk(pack: Path, exclude: list[Path]) -> Iterable[tuple[Path, str, str | None]]:
     """(path, path in pack, skip reason or None), sorted, not following links."""
     for root, dirs, files in os.walk(pack, followlinks=False):
@@ -63,7 +78,7 @@ def _walk(pack: Path, exclude: list[Path]) -> Iterable[tuple[Path, str, str | No
         keep = []
         for d in sorted(dirs):
             dp = root_p / d
-            rel = dp.relative_to(pack).as_posix()
+            rel = _shown_name(dp.relative_to(pack).as_posix())
             if any(_inside(dp, ex) for ex in exclude):
                 continue
             if dp.is_symlink():
@@ -75,7 +90,7 @@ def _walk(pack: Path, exclude: list[Path]) -> Iterable[tuple[Path, str, str | No
         dirs[:] = keep
         for f in sorted(files):
             fp = root_p / f
-            yield fp, fp.relative_to(pack).as_posix(), None
+            yield fp, _shown_name(fp.relative_to(pack).as_posix()), None
 
 
 def discover_pack(pack: Path, staging: Path, limits: Limits | None = None) -> list[SourceFile]:
@@ -91,16 +106,25 @@ def discover_pack(pack: Path, staging: Path, limits: Limits | None = None) -> li
         have ``status`` and ``reason`` set.
 
     Raises:
-        DocumentLoadError: ``pack`` does not exist.
+        DocumentLoadError: ``pack`` does not exist, is neither a folder nor a
+            regular file (e.g. a named pipe), or is the output folder itself
+            (``staging``'s parent), whose outputs would be read back as inputs.
     """
     limits = Limits.resolve(limits)
     pack = Path(pack)
     staging = Path(staging)
     if not pack.exists():
         raise DocumentLoadError(f"pack not found: {pack}")
+    if not pack.is_dir() and not pack.is_file():
+        raise DocumentLoadError(f"pack is neither a folder nor a regular file (a pipe or device?): {pack}")
+    if pack.is_dir() and staging.parent.resolve() == pack.resolve():
+        raise DocumentLoadError(
+            f"the output folder is the pack folder itself ({pack}): its outputs would be read as documents; "
+            "choose an output folder outside the pack or in a subfolder of it"
+        )
     counter = itertools.count()
     if pack.is_file():
-        entries: Iterable[tuple[Path, str, str | None]] = [(pack, pack.name, None)]
+        entries: Iterable[tuple[Path, str, str | None]] = [(pack, _shown_name(pack.name), None)]
     else:
         walked = _walk(pack, [staging, staging.parent] if _inside(staging, pack) else [staging])
         entries = sorted(walked, key=lambda e: (e[1].casefold(), e[1]))  # pack order: by path
