@@ -8,6 +8,15 @@ their marker ("• ", or the number Word shows: "2.", "b)"), tables one block pe
 row with the column headers; a two-column cover sheet is read as "Key: Value".
 Headers and footers are not part of the body and are left out.
 
+Text is read as the document reads with its tracked changes accepted:
+inserted runs (``w:ins``, ``w:moveTo``) are kept and deleted ones
+(``w:del``, ``w:moveFrom``) left out. Runs inside smart tags, simple fields,
+custom XML and content controls (``w:sdt``, also whole paragraphs and tables
+in them, as on cover pages) are read too, and each text box is read once
+(Word saves a modern and a VML copy), as paragraphs after the one it is
+anchored in. Comments, footnotes and endnotes are not read; a file whose body
+is empty says where its text is instead (headers, comments ...).
+
 Pages: where Word saved its layout (``w:lastRenderedPageBreak``) those breaks
 give each block its page, and Word's page count is used; otherwise explicit
 breaks (page breaks, "page break before", section breaks) do; a file with no
@@ -16,7 +25,8 @@ breaks at all (written by a program, not Word) has its pages estimated at
 (``pages_estimated``, ``page_basis``).
 
 The file is checked before parsing (:func:`pipeline.ingest._ooxml.check_ooxml`):
-no DTD or ENTITY declarations, bounded part sizes.
+no DTD or ENTITY declarations, bounded part sizes. Macro-enabled files and
+templates (.docm, .dotx, .dotm) are read like .docx (their macros never run).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import logging
 import math
 import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -52,6 +63,148 @@ log = logging.getLogger(__name__)
 
 _HEADING_STYLE_RE = re.compile(r"^heading\s*(\d)$", re.I)
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
+#: Elements whose runs are part of a paragraph's text: links, tracked insertions and
+#: moves, smart tags, simple fields, custom XML, content controls, text direction.
+_RUN_CONTAINERS = frozenset(
+    f"{_W}{t}" for t in ("hyperlink", "ins", "moveTo", "smartTag", "fldSimple", "customXml", "sdt", "sdtContent", "dir", "bdo")
+)
+#: Main-part content types python-docx does not open by itself: read like a .docx.
+_WORD_MAIN_TYPES = (
+    "application/vnd.ms-word.document.macroEnabled.main+xml",  # .docm
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",  # .dotx
+    "application/vnd.ms-word.template.macroEnabledTemplate.main+xml",  # .dotm
+)
+#: Parts outside the body, named when the body holds no text.
+_OTHER_TEXT_PARTS = (
+    (re.compile(r"^word/header\d*\.xml$"), "headers"),
+    (re.compile(r"^word/footer\d*\.xml$"), "footers"),
+    (re.compile(r"^word/comments\.xml$"), "comments"),
+    (re.compile(r"^word/footnotes\.xml$"), "footnotes"),
+    (re.compile(r"^word/endnotes\.xml$"), "endnotes"),
+)
+_TEXT_RUN_RE = re.compile(rb"<w:t(?:\s[^>]*)?>\s*[^<\s]")
+
+
+def _paragraph_text(p: Any) -> str:
+    """A ``w:p`` element's text with tracked changes accepted (see the module docstring).
+
+    Text boxes anchored in the paragraph are not part of it (:func:`_text_boxes`).
+    """
+    out: list[str] = []
+
+    def walk(el: Any) -> None:
+        for child in el:
+            tag = child.tag
+            if tag == f"{_W}r":
+                out.append(child.text or "")  # python-docx's CT_R: w:t, tabs, breaks; no drawings
+            elif tag in _RUN_CONTAINERS:
+                walk(child)
+            elif tag == f"{_MC}AlternateContent" and len(child):
+                walk(child[0])  # runs saved two ways: the first (mc:Choice) is enough
+
+    walk(p)
+    return "".join(out)
+
+
+def _text_boxes(p: Any) -> list[Any]:
+    """The ``w:txbxContent`` elements anchored in paragraph ``p``, each box once.
+
+    Word saves a text box twice in ``mc:AlternateContent``: a DrawingML
+    ``mc:Choice`` and a VML ``mc:Fallback``; the first branch holding text-box
+    content is used. Boxes nested in a box come with that box's paragraphs.
+    """
+    boxes: list[Any] = []
+
+    def walk(el: Any) -> None:
+        for child in el:
+            tag = child.tag
+            if tag == f"{_W}txbxContent":
+                boxes.append(child)
+            elif tag == f"{_MC}AlternateContent":
+                for branch in child:
+                    if any(True for _ in branch.iter(f"{_W}txbxContent")):
+                        walk(branch)
+                        break
+            elif isinstance(tag, str):
+                walk(child)
+
+    walk(p)
+    return boxes
+
+
+def _block_items(container: Any, parent: Any) -> Iterator[Any]:
+    """Paragraphs and tables of a body, cell or text box in reading order.
+
+    Unlike python-docx's ``iter_inner_content``, content controls and custom
+    XML around paragraphs and tables are looked into, and text boxes follow
+    the paragraph they are anchored in.
+    """
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    for child in container:
+        tag = child.tag
+        if tag == f"{_W}p":
+            yield Paragraph(child, parent)
+            for box in _text_boxes(child):
+                yield from _block_items(box, parent)
+        elif tag == f"{_W}tbl":
+            yield Table(child, parent)
+        elif tag == f"{_W}sdt":
+            content = child.find(f"{_W}sdtContent")
+            if content is not None:
+                yield from _block_items(content, parent)
+        elif tag == f"{_W}customXml":
+            yield from _block_items(child, parent)
+
+
+def _cell_text(tc: Any) -> str:
+    """All text of a table cell: its paragraphs, content controls, text boxes and nested tables."""
+    parts: list[str] = []
+    for child in tc:
+        tag = child.tag
+        if tag == f"{_W}p":
+            parts.append(_paragraph_text(child))
+            parts.extend(_cell_text(box) for box in _text_boxes(child))
+        elif tag == f"{_W}tbl":
+            parts.extend(_cell_text(cell) for row in child.findall(f"{_W}tr") for cell in row.findall(f"{_W}tc"))
+        elif tag == f"{_W}sdt":
+            content = child.find(f"{_W}sdtContent")
+            if content is not None:
+                parts.append(_cell_text(content))
+        elif tag in (f"{_W}customXml", f"{_W}tr", f"{_W}tc"):
+            parts.append(_cell_text(child))
+    return clean_line(" ".join(p.replace("\n", " ").replace("\t", " ") for p in parts))
+
+
+def _open_word(path: Path) -> Any:
+    """python-docx's Document for a .docx, .docm, .dotx or .dotm file."""
+    from docx.opc.part import PartFactory
+    from docx.package import Package
+    from docx.parts.document import DocumentPart
+
+    for content_type in _WORD_MAIN_TYPES:
+        PartFactory.part_type_for.setdefault(content_type, DocumentPart)
+    part = Package.open(str(path)).main_document_part
+    if not isinstance(part, DocumentPart):
+        raise DocumentLoadError(f"not a Word document: its main part is {part.content_type!r}")
+    return part.document
+
+
+def _text_outside_body(path: Path) -> list[str]:
+    """Which parts outside the body (headers, comments ...) hold text."""
+    found: list[str] = []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                for pattern, what in _OTHER_TEXT_PARTS:
+                    if what not in found and pattern.match(info.filename):
+                        if _TEXT_RUN_RE.search(zf.read(info)):  # sizes already bounded by check_ooxml
+                            found.append(what)
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return found
+    return found
 #: Level given to a short all-bold paragraph used as a heading.
 _BOLD_HEADING_LEVEL = 10
 
@@ -230,19 +383,20 @@ class DocxBackend(ExtractingBackend):
 
     def extract(self, path: Path, limits: Limits) -> Extraction:
         check_ooxml(path, limits)
-        import docx
         from docx.table import Table
         from docx.text.paragraph import Paragraph
 
         try:
-            document = docx.Document(str(path))
+            document = _open_word(path)
+        except DocumentLoadError:
+            raise
         except Exception as exc:  # noqa: BLE001 - python-docx raises many kinds
             raise DocumentLoadError(f"corrupt or unreadable Word file ({type(exc).__name__}: {exc})") from exc
         warnings: list[str] = []
         raw: list[RawBlock] = []
         n_par = n_table = 0
         try:
-            items = list(document.iter_inner_content())
+            items = list(_block_items(document.element.body, document._body))
             rendered = document.element.body.find(f".//{_W}lastRenderedPageBreak") is not None
         except Exception as exc:  # noqa: BLE001
             raise DocumentLoadError(f"corrupt Word body ({type(exc).__name__}: {exc})") from exc
@@ -257,7 +411,7 @@ class DocxBackend(ExtractingBackend):
                 lead, trail = _break_counts(item._p, rendered)
                 any_breaks = any_breaks or bool(lead or trail)
                 page += lead
-                text = clean_line(item.text.replace("\n", " ").replace("\t", " "))
+                text = clean_line(_paragraph_text(item._p).replace("\n", " ").replace("\t", " "))
                 if text:
                     n_par += 1
                     rb = self._paragraph(item, text, page, n_par, markers)
@@ -282,6 +436,11 @@ class DocxBackend(ExtractingBackend):
                     raw.append(rb)
                     w = row_words[k] if k < len(row_words) else words
                     pages_by_words.append((w, w))
+        if not raw:
+            elsewhere = _text_outside_body(path)
+            if elsewhere:
+                where = " and ".join([", ".join(elsewhere[:-1]), elsewhere[-1]] if len(elsewhere) > 1 else elsewhere)
+                warnings.append(f"the body is empty: text only in its {where}, which are not read")
         meta: dict[str, Any] = {"paragraphs": n_par, "tables": n_table}
         if any_breaks:
             pages: int | None = page
@@ -348,7 +507,7 @@ class DocxBackend(ExtractingBackend):
                         cells.append(None)  # horizontally merged: same cell again
                         continue
                     prev_tc = cell._tc
-                    cells.append(clean_line(" ".join(p.text for p in cell.paragraphs)))
+                    cells.append(_cell_text(cell._tc))
                 if any(cells):
                     rows.append(cells)
                     index.append(k)
