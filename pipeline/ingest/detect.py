@@ -17,7 +17,7 @@ from pipeline.document import SourceFormat
 from pipeline.errors import DocumentLoadError, UnsupportedFormatError
 from pipeline.ingest.base import EXTENSION_FORMATS
 
-__all__ = ["detect_format", "name_mismatch_warning", "is_zip_archive"]
+__all__ = ["detect_format", "name_mismatch_warning", "is_zip_archive", "utf16_without_bom"]
 
 _HEAD = 8192
 
@@ -38,6 +38,18 @@ _UNSUPPORTED_MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: Stream names (UTF-16 in the OLE directory) that tell legacy Office files apart.
+_OLE_KINDS: tuple[tuple[str, str, str], ...] = (
+    ("__substg1.0_", "an Outlook e-mail, .msg", "save the e-mail and its attachments as PDF"),
+    ("WordDocument", "a Word 97-2003 document, .doc", "save it as .docx"),
+    ("Workbook", "an Excel 97-2003 workbook, .xls", "save it as .xlsx"),
+    ("PowerPoint Document", "a PowerPoint 97-2003 file, .ppt", "save it as PDF"),
+)
+#: Relationships namespace of Strict Open XML (ISO 29500 Strict), which our parsers do not read.
+_STRICT_RELS = b"http://purl.oclc.org/ooxml/officeDocument/relationships"
+#: Text formats a name may promise; with one of these names, stray NUL bytes do not make a file binary.
+_TEXT_EXTS = frozenset(ext for ext, f in EXTENSION_FORMATS.items() if f in (
+    SourceFormat.CSV, SourceFormat.TEXT, SourceFormat.MARKDOWN, SourceFormat.HTML))  # fmt: skip
 _HTML_RE = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
 _HTML_TAGS_RE = re.compile(rb"<(?:p|div|h[1-6]|table|ul|ol|br|span)\b[^>]*>", re.I)
 _MD_RE = re.compile(r"^(?:#{1,6} \S|\|.*\|\s*$|[-*+] \S|\d+\. \S|```|> )", re.M)
@@ -55,13 +67,27 @@ def _zip_kind(path: Path) -> SourceFormat:
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
+            strict = _is_strict_ooxml(zf, names)
+    except UnicodeDecodeError as exc:  # before ValueError, which it is
+        raise DocumentLoadError(
+            "corrupt zip container: entry names are marked as UTF-8 but are not (made by a faulty zip tool); "
+            "zip the files again"
+        ) from exc
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise DocumentLoadError(f"corrupt zip container ({exc})") from exc
     if "word/document.xml" in names or any(n.startswith("word/") and n.endswith("document.xml") for n in names):
+        if strict:
+            raise UnsupportedFormatError(
+                "Strict Open XML Word file is not supported: save it in Word as an ordinary .docx (Word Document)"
+            )
         return SourceFormat.DOCX
     if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
         if "xl/workbook.bin" in names and "xl/workbook.xml" not in names:
             raise UnsupportedFormatError("Excel binary workbook (.xlsb) is not supported: save it as .xlsx")
+        if strict:
+            raise UnsupportedFormatError(
+                "Strict Open XML spreadsheet is not supported: save it in Excel as an ordinary .xlsx (Excel Workbook)"
+            )
         return SourceFormat.XLSX
     if "ppt/presentation.xml" in names:
         raise UnsupportedFormatError("PowerPoint (.pptx) files are not supported")
@@ -70,6 +96,49 @@ def _zip_kind(path: Path) -> SourceFormat:
     if "mimetype" in names:
         raise UnsupportedFormatError("OpenDocument file (.odt/.ods) is not supported: save it as .docx or .xlsx")
     return SourceFormat.ZIP
+
+
+def _is_strict_ooxml(zf: zipfile.ZipFile, names: set[str]) -> bool:
+    """True when the package's relationships use the Strict Open XML namespace."""
+    if "_rels/.rels" not in names:
+        return False
+    info = zf.getinfo("_rels/.rels")
+    if info.file_size > (1 << 20):
+        return False
+    try:
+        return _STRICT_RELS in zf.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        return False
+
+
+def utf16_without_bom(head: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" when ``head`` reads as mostly-ASCII UTF-16 text without a BOM, else None.
+
+    Such text has a NUL byte in every other position (Excel's "Unicode Text"
+    has a BOM; some exports leave it out).
+    """
+    sample = head[: len(head) - len(head) % 2][:4096]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    half = len(sample) // 2
+    if odd.count(0) >= 0.9 * half and even.count(0) <= 0.1 * half:
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * half and odd.count(0) <= 0.1 * half:
+        return "utf-16-be"
+    return None
+
+
+def _text_despite_nuls(head: bytes) -> bool:
+    """True when ``head`` is text with stray NUL bytes (a broken export), not a binary file."""
+    rest = head.replace(b"\x00", b"")
+    if len(rest) < len(head) // 2 or not rest:
+        return False
+    text = rest.decode("utf-8", errors="ignore") or rest.decode("cp1252", errors="ignore")
+    if not text:
+        return False
+    good = sum(1 for ch in text if ch.isprintable() or ch in "\t\r\n\f")
+    return good >= 0.97 * len(text)
 
 
 def _looks_delimited(text: str) -> bool:
@@ -111,23 +180,37 @@ def detect_format(path: Path, name: str | None = None) -> SourceFormat:
             blob = fh.read(4 << 20)
         if "EncryptionInfo".encode("utf-16-le") in blob or "EncryptedPackage".encode("utf-16-le") in blob:
             raise DocumentLoadError("encrypted Office file (password required)")
+        found = sorted(
+            (pos, kind, advice)
+            for stream, kind, advice in _OLE_KINDS
+            if (pos := blob.find(stream.encode("utf-16-le"))) >= 0
+        )
+        if found:  # the first stream named in the directory says what the file is (later ones may be embedded)
+            _, kind, advice = found[0]
+            raise UnsupportedFormatError(f"legacy Office binary file ({kind}) is not supported: {advice}")
         raise UnsupportedFormatError(
             "legacy Office binary file (.doc/.xls/.ppt) is not supported: save it as .docx or .xlsx"
         )
     for magic, what in _UNSUPPORTED_MAGIC:
         if head.startswith(magic):
             raise UnsupportedFormatError(f"file is {what}")
-    utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
-    if not utf16 and b"\x00" in head:
-        raise UnsupportedFormatError("binary file of unknown type, not a document")
-    if _HTML_RE.match(head) or len(_HTML_TAGS_RE.findall(head)) >= 3:
-        return SourceFormat.HTML
     ext = PurePosixPath(name).suffix.lower()
     hinted = EXTENSION_FORMATS.get(ext)
+    utf16: str | None = "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else None
+    if not utf16 and b"\x00" in head:
+        utf16 = utf16_without_bom(head)
+        if utf16 is None and not (ext in _TEXT_EXTS and _text_despite_nuls(head)):
+            raise UnsupportedFormatError("binary file of unknown type, not a document")
+        if utf16 is None:
+            head = head.replace(b"\x00", b"")  # stray NULs in a text file: the backend drops them too
     if utf16:
-        sample = head.decode("utf-16", errors="ignore")
+        sample = head.decode(utf16, errors="ignore")
+        probe = sample.encode("utf-8", errors="ignore")
     else:
         sample = head.decode("utf-8", errors="ignore") or head.decode("cp1252", errors="ignore")
+        probe = head
+    if _HTML_RE.match(probe) or len(_HTML_TAGS_RE.findall(probe)) >= 3:
+        return SourceFormat.HTML
     if hinted is SourceFormat.CSV:
         return SourceFormat.CSV
     if hinted is SourceFormat.MARKDOWN:

@@ -55,6 +55,7 @@ _PRELOAD = [
 #: Extensions of documents: unreadable content under these names is "failed", not "skipped".
 _DOCUMENT_EXTS = frozenset(EXTENSION_FORMATS) | {
     ".doc", ".dot", ".xls", ".xlsb", ".ppt", ".pptx", ".rtf", ".odt", ".ods", ".odp", ".pages", ".numbers", ".key",
+    ".msg", ".pptm", ".ppsx", ".pps", ".dotx", ".dotm", ".xltx", ".xltm",
 }  # fmt: skip
 
 _ctx_lock = threading.Lock()

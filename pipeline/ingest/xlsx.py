@@ -45,6 +45,7 @@ from pipeline.errors import DocumentLoadError, ResourceLimitError
 from pipeline.ingest._blocks import RawBlock, build_blocks
 from pipeline.ingest._ooxml import check_ooxml
 from pipeline.ingest.base import Extraction, ExtractingBackend, clean_line
+from pipeline.ingest.detect import utf16_without_bom
 from pipeline.limits import Limits
 from pipeline.split import RECORD_MAX_CHARS
 
@@ -401,9 +402,13 @@ class XlsxBackend(ExtractingBackend):
 
         import openpyxl
 
+        # An open file, not a path: openpyxl refuses a path by its extension, and the
+        # format was decided from content (a workbook may be named .docx or .zip).
+        fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below, after the workbook
         try:
-            wb = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+            wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds
+            fh.close()
             raise DocumentLoadError(f"corrupt or unreadable Excel file ({type(exc).__name__}: {exc})") from exc
         warnings: list[str] = []
         raw: list[RawBlock] = []
@@ -428,6 +433,7 @@ class XlsxBackend(ExtractingBackend):
                     )
         finally:
             wb.close()
+            fh.close()
         if hidden:
             warnings.append(f"hidden sheet(s) read: {', '.join(hidden)}")
         title = None
@@ -487,7 +493,8 @@ class XlsxBackend(ExtractingBackend):
 def decode_text(data: bytes) -> tuple[str, str]:
     """Decode bytes of a text file: (text, encoding name).
 
-    A BOM wins; then strict UTF-8; then charset-normalizer's best guess when
+    A BOM wins; then UTF-16 without a BOM (a NUL in every other byte); then
+    strict UTF-8; then charset-normalizer's best guess when
     it is confident; else Windows-1252 (the usual encoding of CSVs saved by
     Excel in the UK).
     """
@@ -495,6 +502,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
         return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace"), "utf-16"
+    bomless = utf16_without_bom(data[:8192]) if b"\x00" in data[:8192] else None
+    if bomless:
+        return data.decode(bomless, errors="replace"), bomless
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -530,6 +540,8 @@ class CsvBackend(ExtractingBackend):
         except csv.Error:
             dialect = csv.excel
         rows: list[tuple[int, list[str]]] = []
+        # csv's default field limit is 128 KB; a long free-text cell may be bigger (the file is bounded anyway).
+        old_limit = csv.field_size_limit(max(csv.field_size_limit(), min(limits.max_file_bytes, 2**31 - 1)))
         try:
             reader = csv.reader(io.StringIO(text, newline=""), dialect)
             for rownum, row in enumerate(reader, start=1):
@@ -540,6 +552,8 @@ class CsvBackend(ExtractingBackend):
                     rows.append((rownum, vals))
         except csv.Error as exc:
             raise DocumentLoadError(f"malformed CSV ({exc})") from exc
+        finally:
+            csv.field_size_limit(old_limit)
         name = path.stem
         sheet = _Sheet(name, 1, False, rows)
         raw = [b for b in _records(sheet) if not (b.kind is BlockKind.HEADING and b.level == 1)]
