@@ -331,3 +331,39 @@ def test_output_folder_is_the_pack(tmp_path: Path):
     with pytest.raises(DocumentLoadError, match="output folder is the pack folder"):
         discover_pack(pack, pack / ".staging")
     assert [f.path_in_pack for f in discover_pack(pack, pack / "out" / ".staging")] == ["manifest.csv", "minutes.txt"]
+
+
+def test_review_command_refuses_unusable_pack_or_out_before_starting(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "minutes.txt").write_text(MINUTES, encoding="utf-8")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x", encoding="utf-8")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    bad_name = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
+    os.mkdir(bad_name)
+    cases = [
+        ([str(fifo), "--out", str(tmp_path / "o1")], "neither a folder nor a regular file"),
+        ([str(pack), "--out", str(a_file)], "is an existing file"),  # was a FileExistsError traceback
+        ([str(pack), "--out", str(pack)], "output folder is the pack folder"),
+        ([bad_name, "--out", str(tmp_path / "o2")], "not valid UTF-8"),  # was a UnicodeEncodeError traceback
+    ]
+    for args, words in cases:
+        res = CliRunner().invoke(app, ["review", *args])
+        assert res.exit_code == 1, (args, res.output)
+        assert words in " ".join(res.output.split()), (args, res.output)
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["pack", "notes.txt", "pipe", os.path.basename(bad_name)])
+
+
+def test_check_pack_accepts_an_output_folder_inside_the_pack(tmp_path: Path):
+    from pipeline.ingest import check_pack
+
+    (tmp_path / "pack").mkdir()
+    check_pack(tmp_path / "pack", tmp_path / "pack" / "out")
+    check_pack(tmp_path / "pack", tmp_path / "elsewhere")

@@ -37,6 +37,13 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(code=1)
         from flows import review as review_flow
         from pipeline.errors import PipelineError
+        from pipeline.ingest import check_pack
+
+        try:  # before Prefect starts: a pipe as the pack, --out naming a file or the pack itself, non-UTF-8 paths
+            check_pack(pack, out)
+        except PipelineError as exc:
+            console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(code=1) from exc
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:

@@ -31,7 +31,14 @@ from pipeline.ingest.base import (
     get_backend,
 )
 from pipeline.ingest.detect import detect_format
-from pipeline.ingest.pack import ProgressCallback, discover_pack, ingest_pack, mark_duplicate_passages, write_outputs
+from pipeline.ingest.pack import (
+    ProgressCallback,
+    check_pack,
+    discover_pack,
+    ingest_pack,
+    mark_duplicate_passages,
+    write_outputs,
+)
 from pipeline.ingest.runner import process_file, run_file
 from pipeline.limits import Limits
 
@@ -46,6 +53,7 @@ __all__ = [
     "PackResult",
     "ProgressCallback",
     "SourceFile",
+    "check_pack",
     "detect_format",
     "discover_pack",
     "get_backend",

@@ -36,7 +36,7 @@ from pipeline.ingest.runner import process_file
 from pipeline.limits import Limits
 from pipeline.uploads import MARKERS
 
-__all__ = ["discover_pack", "ingest_pack", "write_outputs", "mark_duplicate_passages", "ProgressCallback"]
+__all__ = ["check_pack", "discover_pack", "ingest_pack", "write_outputs", "mark_duplicate_passages", "ProgressCallback"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,44 @@ def _walk(pack: Path, exclude: list[Path]) -> Iterable[tuple[Path, str, str | No
             yield fp, _shown_name(fp.relative_to(pack).as_posix()), None
 
 
+def check_pack(pack: Path, out_dir: Path | None = None) -> None:
+    """Refuse a pack (and output folder) that no run can use, with a plain reason.
+
+    Cheap checks a command line can make before it starts any work.
+
+    Args:
+        pack: A folder, a zip or one file.
+        out_dir: The run's output folder (need not exist yet).
+
+    Raises:
+        DocumentLoadError: ``pack`` does not exist or is neither a folder nor
+            a regular file (e.g. a named pipe); ``out_dir`` is an existing
+            file, or is the pack folder itself (its outputs would be read back
+            as documents); a path is not valid UTF-8 (it could not be recorded
+            in the run's records).
+    """
+    for what, path in (("pack", pack), ("output folder", out_dir)):
+        if path is not None and _shown_name(str(path)) != str(path):
+            raise DocumentLoadError(
+                f"the {what} path '{_shown_name(str(path))}' is not valid UTF-8 and cannot be recorded: rename it"
+            )
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise DocumentLoadError(f"the output folder {out_dir} is an existing file, not a folder")
+    _check_usable(Path(pack), None if out_dir is None else Path(out_dir))
+
+
+def _check_usable(pack: Path, out_dir: Path | None) -> None:
+    if not pack.exists():
+        raise DocumentLoadError(f"pack not found: {pack}")
+    if not pack.is_dir() and not pack.is_file():
+        raise DocumentLoadError(f"pack is neither a folder nor a regular file (a pipe or device?): {pack}")
+    if out_dir is not None and pack.is_dir() and out_dir.resolve() == pack.resolve():
+        raise DocumentLoadError(
+            f"the output folder is the pack folder itself ({pack}): its outputs would be read as documents; "
+            "choose an output folder outside the pack or in a subfolder of it"
+        )
+
+
 def discover_pack(pack: Path, staging: Path, limits: Limits | None = None) -> list[SourceFile]:
     """Every input of a pack, zips unpacked safely into ``staging``.
 
@@ -113,15 +151,7 @@ def discover_pack(pack: Path, staging: Path, limits: Limits | None = None) -> li
     limits = Limits.resolve(limits)
     pack = Path(pack)
     staging = Path(staging)
-    if not pack.exists():
-        raise DocumentLoadError(f"pack not found: {pack}")
-    if not pack.is_dir() and not pack.is_file():
-        raise DocumentLoadError(f"pack is neither a folder nor a regular file (a pipe or device?): {pack}")
-    if pack.is_dir() and staging.parent.resolve() == pack.resolve():
-        raise DocumentLoadError(
-            f"the output folder is the pack folder itself ({pack}): its outputs would be read as documents; "
-            "choose an output folder outside the pack or in a subfolder of it"
-        )
+    _check_usable(pack, staging.parent)
     counter = itertools.count()
     if pack.is_file():
         entries: Iterable[tuple[Path, str, str | None]] = [(pack, _shown_name(pack.name), None)]
