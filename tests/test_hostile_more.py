@@ -367,3 +367,43 @@ def test_check_pack_accepts_an_output_folder_inside_the_pack(tmp_path: Path):
     (tmp_path / "pack").mkdir()
     check_pack(tmp_path / "pack", tmp_path / "pack" / "out")
     check_pack(tmp_path / "pack", tmp_path / "elsewhere")
+
+
+def test_unreadable_folder_and_file_listed(tmp_path: Path):
+    """A folder that cannot be listed is a failed row, not silently left out (root is run without DAC override)."""
+    import shutil
+    import subprocess
+    import sys
+
+    pack = tmp_path / "pack"
+    (pack / "locked folder").mkdir(parents=True)
+    (pack / "locked folder" / "hidden minutes.txt").write_text(MINUTES, encoding="utf-8")
+    (pack / "locked.txt").write_text(MINUTES, encoding="utf-8")
+    (pack / "open.txt").write_text(AUDIT, encoding="utf-8")
+    os.chmod(pack / "locked folder", 0)
+    os.chmod(pack / "locked.txt", 0)
+    script = (
+        "import json, sys\n"
+        "from pipeline.ingest import discover_pack\n"
+        "files = discover_pack(sys.argv[1], sys.argv[2])\n"
+        "print(json.dumps([[f.path_in_pack, f.status, f.reason] for f in files]))\n"
+    )
+    cmd = [sys.executable, "-c", script, str(pack), str(tmp_path / "out" / "staging")]
+    if os.geteuid() == 0:  # root reads anything: drop the capabilities that let it
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv")
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=root, env=env)
+    finally:
+        os.chmod(pack / "locked folder", 0o755)
+        os.chmod(pack / "locked.txt", 0o644)
+    if proc.returncode != 0 and "setpriv" in proc.stderr:
+        pytest.skip(f"setpriv not permitted here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    rows = {path: (status, reason) for path, status, reason in json.loads(proc.stdout)}
+    assert rows["open.txt"][0] is None
+    assert rows["locked.txt"][0] == "failed" and "unreadable" in rows["locked.txt"][1]
+    assert rows["locked folder/"][0] == "failed" and "folder unreadable" in rows["locked folder/"][1]

@@ -71,9 +71,15 @@ def _shown_name(rel: str) -> str:
         return os.fsencode(rel).decode("utf-8", errors="backslashreplace")
 
 
-def _walk(pack: Path, exclude: list[Path]) -> Iterable[tuple[Path, str, str | None]]:
-    """(path, path in pack, skip reason or None), sorted, not following links."""
-    for root, dirs, files in os.walk(pack, followlinks=False):
+def _walk(pack: Path, exclude: list[Path]) -> Iterable[tuple[Path, str, tuple[str, str] | None]]:
+    """(path, path in pack, (status, reason) when not to be read), not following links.
+
+    A folder that cannot be listed (no permission) is a failed row of its
+    own, so the files it hides are not dropped silently.
+    """
+    errors: list[OSError] = []
+    for root, dirs, files in os.walk(pack, onerror=errors.append, followlinks=False):
+        yield from _unlisted(pack, errors)
         root_p = Path(root)
         keep = []
         for d in sorted(dirs):
@@ -82,15 +88,30 @@ def _walk(pack: Path, exclude: list[Path]) -> Iterable[tuple[Path, str, str | No
             if any(_inside(dp, ex) for ex in exclude):
                 continue
             if dp.is_symlink():
-                yield dp, rel, "symbolic link to a folder (not followed)"
+                yield dp, rel, ("skipped", "symbolic link to a folder (not followed)")
             elif d.startswith(".") or d == "__MACOSX":
-                yield dp, rel + "/", "hidden or system folder (not read)"
+                yield dp, rel + "/", ("skipped", "hidden or system folder (not read)")
             else:
                 keep.append(d)
         dirs[:] = keep
         for f in sorted(files):
             fp = root_p / f
             yield fp, _shown_name(fp.relative_to(pack).as_posix()), None
+    yield from _unlisted(pack, errors)
+
+
+def _unlisted(pack: Path, errors: list[OSError]) -> Iterable[tuple[Path, str, tuple[str, str] | None]]:
+    """Rows for the folders os.walk could not list (its ``onerror`` collects them)."""
+    while errors:
+        exc = errors.pop(0)
+        where = Path(exc.filename) if exc.filename else pack
+        if where == pack:
+            raise DocumentLoadError(f"pack folder unreadable: {pack} ({exc.strerror or exc})") from exc
+        try:
+            rel = _shown_name(where.relative_to(pack).as_posix()) + "/"
+        except ValueError:
+            rel = _shown_name(where.as_posix()) + "/"
+        yield where, rel, ("failed", f"folder unreadable ({exc.strerror or exc}): the files in it were not read")
 
 
 def check_pack(pack: Path, out_dir: Path | None = None) -> None:
@@ -154,14 +175,14 @@ def discover_pack(pack: Path, staging: Path, limits: Limits | None = None) -> li
     _check_usable(pack, staging.parent)
     counter = itertools.count()
     if pack.is_file():
-        entries: Iterable[tuple[Path, str, str | None]] = [(pack, _shown_name(pack.name), None)]
+        entries: Iterable[tuple[Path, str, tuple[str, str] | None]] = [(pack, _shown_name(pack.name), None)]
     else:
         walked = _walk(pack, [staging, staging.parent] if _inside(staging, pack) else [staging])
         entries = sorted(walked, key=lambda e: (e[1].casefold(), e[1]))  # pack order: by path
     out: list[SourceFile] = []
-    for path, rel, skip in entries:
-        if skip:
-            out.append(SourceFile(rel, None, status="skipped", reason=skip))
+    for path, rel, decided in entries:
+        if decided:
+            out.append(SourceFile(rel, None, status=decided[0], reason=decided[1]))
             continue
         if path.is_symlink():
             out.append(SourceFile(rel, None, status="skipped", reason="symbolic link (not followed)"))
