@@ -5,7 +5,7 @@ a zip holding one name three times, Word files whose text sits in tracked
 insertions, content controls, smart tags, fields and text boxes, macro and
 template Word files, a workbook named .docx, Strict Open XML, CSVs with NUL
 bytes, UTF-16 without a BOM and a field over 128 KB, an Outlook .msg, a zip
-whose names are flagged UTF-8 but are not. Plus discovery refusing a named
+whose names are flagged UTF-8 but are not, a PDF form with no other text. Plus discovery refusing a named
 pipe as the pack and an output folder that is the pack itself.
 """
 
@@ -141,6 +141,19 @@ def _strict(data: bytes) -> bytes:
     return _rewrite(data, edit)
 
 
+def _form_only_pdf() -> bytes:
+    """A fillable form: its only text is in form fields (widget annotations)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    c.acroForm.textfield(name="risk", value="Workforce risk owned by the Chief People Officer", x=72, y=700, width=400)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
 def _hand_zip(members: list[tuple[bytes, bytes, int]]) -> bytes:
     """A stored zip written byte by byte: (name bytes, data, general-purpose flags) per entry."""
     out, central = bytearray(), bytearray()
@@ -190,6 +203,7 @@ def build_pack(pack: Path) -> dict[str, str]:
         "sheets/nul.csv": CSV_ROWS.replace("Cyber", "Cy\0ber").encode(),
         "sheets/utf16 no bom.csv": CSV_ROWS.replace("CPO", "Chief People Officer – interim").encode("utf-16-le"),
         "sheets/long note.csv": f"Risk ID,Risk,Notes\nCRR 9,Estates backlog,{LONG_NOTE}\n".encode(),
+        "forms/declaration form.pdf": _form_only_pdf(),
         "legacy/e-mail.msg": _ole("Root Entry", "__substg1.0_0037001F", "__substg1.0_1000001F", "WordDocument"),
         "legacy/old minutes.doc": _ole("Root Entry", "WordDocument", "1Table"),
     }  # fmt: skip
@@ -309,6 +323,11 @@ def test_legacy_office_kinds_named(run):
     assert msg.status == "failed"  # an e-mail is a document the trust sent: failed, not skipped
     assert "Outlook e-mail" in msg.reason and "PDF" in msg.reason
     assert "Word 97-2003" in by_path["legacy/old minutes.doc"].reason
+
+
+def test_pdf_with_only_form_fields_says_so(run):
+    res = run[2]["forms/declaration form.pdf"]
+    assert res.status == "failed" and "form fields" in res.reason  # not just "the file holds no text"
 
 
 def test_zip_names_flagged_utf8_but_not(run):

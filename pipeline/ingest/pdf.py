@@ -165,6 +165,7 @@ class _Page:
     images: int = 0
     tables: list[_Table] = field(default_factory=list)
     needs_plumber: bool = False
+    annots: int = 0  # form fields, notes and text boxes drawn as annotations (counted on pages with no text)
 
 
 @functools.lru_cache(maxsize=1)
@@ -223,6 +224,7 @@ class PdfBackend(ExtractingBackend):
         assembler = _Assembler(stats)
         buffer: deque[_Page] = deque()
         no_text: list[int] = []
+        annot_only: list[int] = []
         ocr_pages: list[int] = []
         plumber_pages: list[int] = []
         table_pages = 0
@@ -259,6 +261,8 @@ class PdfBackend(ExtractingBackend):
                         ocr_pages.append(i + 1)
                     else:
                         no_text.append(i + 1)
+                elif not page.lines and page.annots:
+                    annot_only.append(i + 1)
                 stats.add(page)
                 running.add(page)
                 buffer.append(page)
@@ -272,6 +276,12 @@ class PdfBackend(ExtractingBackend):
             which = "pages" if len(no_text) > 1 else "page"
             warnings.append(f"{which} {_ranges(no_text)} {'have' if len(no_text) > 1 else 'has'} no text layer (needs OCR)")
             meta["pages_needing_ocr"] = no_text
+        if annot_only:
+            which = "pages" if len(annot_only) > 1 else "page"
+            warnings.append(
+                f"{which} {_ranges(annot_only)} {'hold' if len(annot_only) > 1 else 'holds'} text only in form fields "
+                "or annotations, which are not read"
+            )
         if ocr_pages:
             which = "pages" if len(ocr_pages) > 1 else "page"
             verb = "were" if len(ocr_pages) > 1 else "was"
@@ -303,9 +313,10 @@ class PdfBackend(ExtractingBackend):
                 tables = _tables_from_edges(edges, tp, height, lines) if len(edges) >= 4 and lines else []
             finally:
                 tp.close()
+            annots = 0 if lines else _text_annotations(page.raw, c)
         finally:
             page.close()
-        result = _Page(index + 1, width, height, lines, len(edges), images, tables)
+        result = _Page(index + 1, width, height, lines, len(edges), images, tables, annots=annots)
         result.needs_plumber = not tables and form_paths >= 4 and bool(lines)
         return result
 
@@ -696,6 +707,21 @@ def _append_paragraph(raw: list[RawBlock], block: RawBlock) -> None:
         prev.page_end = block.page
         return
     raw.append(block)
+
+
+def _text_annotations(raw_page: Any, c: Any) -> int:
+    """How many annotations on a page can carry text: form fields, notes, free-text boxes."""
+    kinds = (c.FPDF_ANNOT_WIDGET, c.FPDF_ANNOT_TEXT, c.FPDF_ANNOT_FREETEXT)
+    count = 0
+    for k in range(min(c.FPDFPage_GetAnnotCount(raw_page), 1000)):
+        annot = c.FPDFPage_GetAnnot(raw_page, k)
+        if not annot:
+            continue
+        try:
+            count += c.FPDFAnnot_GetSubtype(annot) in kinds
+        finally:
+            c.FPDFPage_CloseAnnot(annot)
+    return count
 
 
 _SEG_LINETO, _SEG_MOVETO = 0, 2
