@@ -3,7 +3,8 @@
 One pack, read once with :func:`ingest_pack`: a file name that is not UTF-8,
 a zip holding one name three times, Word files whose text sits in tracked
 insertions, content controls, smart tags, fields and text boxes, macro and
-template Word files, a workbook named .docx, Strict Open XML, CSVs with NUL
+template Word files, a workbook named .docx, Strict Open XML, a workbook
+with one stray cell in its last cell (XFD1048576), CSVs with NUL
 bytes, UTF-16 without a BOM and a field over 128 KB, an Outlook .msg, a zip
 whose names are flagged UTF-8 but are not, a PDF form with no other text. Plus discovery refusing a named
 pipe as the pack and an output folder that is the pack itself.
@@ -126,6 +127,20 @@ def _xlsx_bytes() -> bytes:
     return buf.getvalue()
 
 
+def _far_corner_xlsx() -> bytes:
+    """A small register plus one stray cell in the sheet's last cell (XFD1048576)."""
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf)
+    ws = wb.add_worksheet("Register")
+    ws.write_row(0, 0, ["Risk ID", "Risk", "Owner"])
+    ws.write_row(1, 0, ["CRR 7", "Loss of the pathology network", "Chief Operating Officer"])
+    ws.write(1_048_575, 16_383, "x")
+    wb.close()
+    return buf.getvalue()
+
+
 def _strict(data: bytes) -> bytes:
     """A workbook with its namespaces moved to Strict Open XML (ISO 29500 Strict)."""
     pairs = (
@@ -200,6 +215,7 @@ def build_pack(pack: Path) -> dict[str, str]:
         ),
         "word/workbook.docx": _xlsx_bytes(),
         "sheets/strict.xlsx": _strict(_xlsx_bytes()),
+        "sheets/far corner.xlsx": _far_corner_xlsx(),
         "sheets/nul.csv": CSV_ROWS.replace("Cyber", "Cy\0ber").encode(),
         "sheets/utf16 no bom.csv": CSV_ROWS.replace("CPO", "Chief People Officer – interim").encode("utf-16-le"),
         "sheets/long note.csv": f"Risk ID,Risk,Notes\nCRR 9,Estates backlog,{LONG_NOTE}\n".encode(),
@@ -296,6 +312,13 @@ def test_workbook_named_docx_read_by_content(run):
 def test_strict_open_xml_named_plainly(run):
     res = run[2]["sheets/strict.xlsx"]
     assert res.status == "failed" and "Strict Open XML" in res.reason and "save it" in res.reason
+
+
+def test_xlsx_with_a_stray_cell_in_the_far_corner(run):
+    res = run[2]["sheets/far corner.xlsx"]  # 5 KB, but openpyxl padded a million rows to 16,384 cells: timed out
+    assert res.status == "ingested", res.reason
+    assert "Risk ID: CRR 7 | Risk: Loss of the pathology network" in _text(res)
+    assert res.seconds < 20
 
 
 def test_csv_with_nul_bytes(run):

@@ -457,6 +457,11 @@ class XlsxBackend(ExtractingBackend):
         part = getattr(ws, "_worksheet_path", None)
         merges, no_value = _scan_sheet_xml(zf, part) if part else ([], [])
         grid: dict[int, list[str]] = {}
+        # Without a saved size, openpyxl pads each row only to its own last cell and skips
+        # missing rows cheaply; with one (A1:XFD1048576 for a single stray cell in the far
+        # corner) it yields every missing row as 16,384 empty cells, which never ends.
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
         try:
             for row in ws.iter_rows():
                 cells = [c for c in row if getattr(c, "value", None) is not None]
