@@ -4,7 +4,8 @@ One pack, read once with :func:`ingest_pack`: a file name that is not UTF-8,
 a zip holding one name three times, Word files whose text sits in tracked
 insertions, content controls, smart tags, fields and text boxes, macro and
 template Word files, a workbook named .docx, Strict Open XML, a workbook
-with one stray cell in its last cell (XFD1048576), CSVs with NUL
+with one stray cell in its last cell (XFD1048576) or at the end of its header
+row, CSVs with NUL
 bytes, UTF-16 without a BOM and a field over 128 KB, an Outlook .msg, a zip
 whose names are flagged UTF-8 but are not, a PDF form with no other text. Plus discovery refusing a named
 pipe as the pack and an output folder that is the pack itself.
@@ -141,6 +142,28 @@ def _far_corner_xlsx() -> bytes:
     return buf.getvalue()
 
 
+STRAY_ROWS = 40_000
+
+
+def _stray_header_cell_xlsx() -> bytes:
+    """A long register whose header row has one stray cell in the last column (XFD1)."""
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"constant_memory": True})
+    ws = wb.add_worksheet("Register")
+    ws.write_row(0, 0, ["Risk ID", "Risk", "Owner"])
+    for i in range(1, STRAY_ROWS + 1):
+        ws.write_row(i, 0, [f"R{i}", "Delayed discharge affecting flow", "COO"])
+    wb.close()
+    stray = b'<c r="XFD1" t="inlineStr"><is><t>x</t></is></c></row>'  # added to the XML: xlsxwriter pads every row to it
+
+    def edit(name: str, xml: bytes) -> bytes:
+        return xml.replace(b"</row>", stray, 1) if name == "xl/worksheets/sheet1.xml" else xml
+
+    return _rewrite(buf.getvalue(), edit)
+
+
 def _strict(data: bytes) -> bytes:
     """A workbook with its namespaces moved to Strict Open XML (ISO 29500 Strict)."""
     pairs = (
@@ -216,6 +239,7 @@ def build_pack(pack: Path) -> dict[str, str]:
         "word/workbook.docx": _xlsx_bytes(),
         "sheets/strict.xlsx": _strict(_xlsx_bytes()),
         "sheets/far corner.xlsx": _far_corner_xlsx(),
+        "sheets/stray header cell.xlsx": _stray_header_cell_xlsx(),
         "sheets/nul.csv": CSV_ROWS.replace("Cyber", "Cy\0ber").encode(),
         "sheets/utf16 no bom.csv": CSV_ROWS.replace("CPO", "Chief People Officer – interim").encode("utf-16-le"),
         "sheets/long note.csv": f"Risk ID,Risk,Notes\nCRR 9,Estates backlog,{LONG_NOTE}\n".encode(),
@@ -318,7 +342,13 @@ def test_xlsx_with_a_stray_cell_in_the_far_corner(run):
     res = run[2]["sheets/far corner.xlsx"]  # 5 KB, but openpyxl padded a million rows to 16,384 cells: timed out
     assert res.status == "ingested", res.reason
     assert "Risk ID: CRR 7 | Risk: Loss of the pathology network" in _text(res)
-    assert res.seconds < 20
+
+
+def test_xlsx_register_with_a_stray_header_cell_far_right(run):
+    res = run[2]["sheets/stray header cell.xlsx"]  # every record walked 16,384 columns: over the time limit
+    assert res.status == "ingested", res.reason
+    assert len(res.passages) == STRAY_ROWS
+    assert res.passages[-1].text == f"Risk ID: R{STRAY_ROWS} | Risk: Delayed discharge affecting flow | Owner: COO"
 
 
 def test_csv_with_nul_bytes(run):

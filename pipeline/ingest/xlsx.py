@@ -205,9 +205,11 @@ def _records(sheet: _Sheet, *, location_suffix: str = "") -> Iterator[RawBlock]:
                 cells = by_row.get(r)
                 if cells is not None and c0 < len(cells) and not cells[c0]:
                     cells[c0] = value
-    # A blank header over a column with data: name it by its letter.
-    for j in range(ncols):
-        if not header[j] and any(j < len(c) and c[j] for _, c in rows[h + 1 :]):
+    # A blank header over a column with data: name it by its letter. (Columns with data
+    # are found in one pass: a stray cell far right can make ncols 16,384.)
+    used = {j for _, c in rows[h + 1 :] for j, v in enumerate(c) if v}
+    for j in sorted(used):
+        if not header[j]:
             header[j] = f"Column {_col_letter(j)}"
     id_col = next((j for j, name in enumerate(header) if _ID_HEADER.match(name.strip())), None)
     data = [(r, c) for r, c in rows[h + 1 :] if any(c)]
@@ -218,18 +220,17 @@ def _records(sheet: _Sheet, *, location_suffix: str = "") -> Iterator[RawBlock]:
 
     def emit(rec: dict[str, Any]) -> Iterator[RawBlock]:
         fields: list[tuple[str, list[str]]] = []
-        prev = None
         key: str | None = None
-        for j in range(ncols):
-            vals = rec["values"].get(j)
+        for j in sorted(rec["values"]):  # only the columns this record fills, not all ncols
+            vals = rec["values"][j]
             if vals:
-                if fields and header[j] == prev:
+                # a header carried right over merged cells: the columns' values make one field
+                if fields and j > 0 and header[j] == header[j - 1]:
                     fields[-1][1].extend(v for v in vals if v not in fields[-1][1])
                 else:
                     fields.append((header[j], list(vals)))
                     if j == id_col:
                         key = f"{header[j]}: {'; '.join(vals)}"
-            prev = header[j]
         parts = [f"{name}: {'; '.join(vals)}" for name, vals in fields]
         loc = f"{_col_letter(rec['c0'])}{rec['r0']}:{_col_letter(rec['c1'])}{rec['r1']}{location_suffix}"
         pieces = record_parts(parts, key, RECORD_MAX_CHARS)
