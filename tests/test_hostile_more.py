@@ -479,3 +479,32 @@ def test_unreadable_folder_and_file_listed(tmp_path: Path):
     assert rows["open.txt"][0] is None
     assert rows["locked.txt"][0] == "failed" and "unreadable" in rows["locked.txt"][1]
     assert rows["locked folder/"][0] == "failed" and "folder unreadable" in rows["locked folder/"][1]
+
+
+def test_xlsx_too_wide_for_memory_names_the_limit(tmp_path: Path):
+    """5,000 rows each with a cell in column XFD: a small file that needs gigabytes as a grid."""
+    import xlsxwriter
+
+    from pipeline.ingest import SourceFile, process_file
+
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"constant_memory": True})
+    ws = wb.add_worksheet("Register")
+    for i in range(5000):
+        ws.write_row(i, 0, [f"R{i}", "Delayed discharge", "COO"])
+    wb.close()
+
+    def edit(name: str, xml: bytes) -> bytes:
+        if name != "xl/worksheets/sheet1.xml":
+            return xml
+        out, pos = [], 0
+        for k in range(1, 5001):
+            end = xml.index(b"</row>", pos)
+            out.append(xml[pos:end] + f'<c r="XFD{k}" t="inlineStr"><is><t>x</t></is></c></row>'.encode())
+            pos = end + len(b"</row>")
+        return b"".join(out) + xml[pos:]
+
+    path = tmp_path / "wide.xlsx"
+    path.write_bytes(_rewrite(buf.getvalue(), edit))
+    res = process_file(SourceFile("wide.xlsx", path, "x", path.stat().st_size), Limits(per_file_memory_mb=200, per_file_seconds=60))
+    assert res.status == "failed" and "ran out of memory" in res.reason and "per_file_memory_mb" in res.reason

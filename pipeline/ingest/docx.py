@@ -388,8 +388,8 @@ class DocxBackend(ExtractingBackend):
 
         try:
             document = _open_word(path)
-        except DocumentLoadError:
-            raise
+        except (DocumentLoadError, MemoryError):
+            raise  # MemoryError: the runner names the limit
         except Exception as exc:  # noqa: BLE001 - python-docx raises many kinds
             raise DocumentLoadError(f"corrupt or unreadable Word file ({type(exc).__name__}: {exc})") from exc
         warnings: list[str] = []
@@ -398,6 +398,8 @@ class DocxBackend(ExtractingBackend):
         try:
             items = list(_block_items(document.element.body, document._body))
             rendered = document.element.body.find(f".//{_W}lastRenderedPageBreak") is not None
+        except MemoryError:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise DocumentLoadError(f"corrupt Word body ({type(exc).__name__}: {exc})") from exc
         markers = _ListMarkers(document)

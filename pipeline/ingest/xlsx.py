@@ -408,8 +408,10 @@ class XlsxBackend(ExtractingBackend):
         fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below, after the workbook
         try:
             wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds
+        except BaseException as exc:
             fh.close()
+            if not isinstance(exc, Exception) or isinstance(exc, MemoryError):
+                raise  # MemoryError: the runner names the limit
             raise DocumentLoadError(f"corrupt or unreadable Excel file ({type(exc).__name__}: {exc})") from exc
         warnings: list[str] = []
         raw: list[RawBlock] = []
@@ -478,8 +480,8 @@ class XlsxBackend(ExtractingBackend):
                 for c in cells:
                     vals[c.column - 1] = format_value(c.value, getattr(c, "number_format", None))
                 grid[rownum] = vals
-        except ResourceLimitError:
-            raise
+        except (ResourceLimitError, MemoryError):
+            raise  # the runner names the limit
         except Exception as exc:  # noqa: BLE001
             raise DocumentLoadError(f"sheet {name!r} unreadable ({type(exc).__name__}: {exc})") from exc
         if no_value:
