@@ -408,10 +408,11 @@ class XlsxBackend(ExtractingBackend):
         fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below, after the workbook
         try:
             wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
-        except BaseException as exc:
+        except MemoryError:
             fh.close()
-            if not isinstance(exc, Exception) or isinstance(exc, MemoryError):
-                raise  # MemoryError: the runner names the limit
+            raise  # the runner names the limit
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds
+            fh.close()
             raise DocumentLoadError(f"corrupt or unreadable Excel file ({type(exc).__name__}: {exc})") from exc
         warnings: list[str] = []
         raw: list[RawBlock] = []
