@@ -42,7 +42,15 @@ from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from pipeline.errors import PipelineError
-from pipeline.ingest import FileResult, SourceFile, discover_pack, process_file, write_outputs
+from pipeline.ingest import (
+    SCRATCH_DIR,
+    FileResult,
+    SourceFile,
+    discover_pack,
+    process_file,
+    remove_stale_scratch,
+    write_outputs,
+)
 from pipeline.outputs import atomic_write_text, remove_stale_temp_files
 from pipeline.review import finish_results, plan_sources
 from pipeline.limits import Limits
@@ -271,18 +279,19 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     return not isinstance(value, ExtractBatch)
 
 
-def _read_file(sf: SourceFile, limits: Limits, retry: bool) -> FileResult:
+def _read_file(sf: SourceFile, limits: Limits, retry: bool, scratch: Optional[str]) -> FileResult:
     """``process_file``, which reports bad input as a failed result and raises only when something broke
     around the file (e.g. no worker process could start). In a batch such an error is tried once more and
     then fails that file alone; a one-file task lets it propagate, and Prefect retries the task."""
+    scratch_dir = Path(scratch) if scratch else None
     try:
-        return process_file(sf, limits)
+        return process_file(sf, limits, scratch_dir)
     except Exception as exc:  # noqa: BLE001
         if not retry:
             raise
         logger.warning("reading %s broke (%s: %s); trying once more", sf.path_in_pack, type(exc).__name__, exc)
     try:
-        return process_file(sf, limits)
+        return process_file(sf, limits, scratch_dir)
     except Exception as exc:  # noqa: BLE001 - one file's trouble must not take its batch mates with it
         logger.exception("reading %s failed", sf.path_in_pack)
         return FileResult(sf, "failed", f"internal error ({type(exc).__name__}: {exc})")
@@ -296,7 +305,8 @@ def _read_file(sf: SourceFile, limits: Limits, retry: bool) -> FileResult:
     retry_delay_seconds=1,
     retry_condition_fn=_retry_transient,
 )
-def extract_files(sources: list[SourceFile], limits: Limits, version: str, label: str = "") -> Any:
+def extract_files(sources: list[SourceFile], limits: Limits, version: str, label: str = "",
+                  scratch: Optional[str] = None) -> Any:
     """Extract and split each file in its own bounded worker process, one after another.
 
     In a batch (more than one file), each file's result is also kept under
@@ -310,6 +320,7 @@ def extract_files(sources: list[SourceFile], limits: Limits, version: str, label
         limits: Bounds for each worker.
         version: :func:`code_version` (part of the cache keys).
         label: The task run's name (the file, or the batch's first file and count).
+        scratch: Folder for the file workers' hand-over files (inside the run folder).
 
     Returns:
         An :class:`ExtractBatch`, or a Failed state carrying one.
@@ -328,7 +339,7 @@ def extract_files(sources: list[SourceFile], limits: Limits, version: str, label
                 logger.warning("cache record of %s unreadable; reading the file again", sf.path_in_pack, exc_info=True)
                 res = None
         if res is None:
-            res = _read_file(sf, limits, retry=len(sources) > 1)
+            res = _read_file(sf, limits, retry=len(sources) > 1, scratch=scratch)
             read.append(sf.path_in_pack)
             if store is not None and res.status != "failed":
                 store.write(res, key=key)
@@ -460,6 +471,8 @@ def review_pack(
     stale = remove_stale_temp_files(out_dir)
     if stale:
         run_logger.warning("removed %d half-written file(s) from an earlier run that was stopped", len(stale))
+    scratch = out_dir / SCRATCH_DIR  # file workers hand results over here, never outside the run folder
+    remove_stale_scratch(scratch)
     lim = Limits(**(limits or {}))
     plan = Batching(**(batching or {}))
     version = code_version()
@@ -474,7 +487,7 @@ def review_pack(
     todo, decided = plan_sources(files)
     _tick("discovered", str(len(todo)))
     groups = plan_batches(todo, _lanes(), plan)
-    futures = {extract.submit(group, lim, version, _label(group)): group for group in groups}
+    futures = {extract.submit(group, lim, version, _label(group), str(scratch)): group for group in groups}
     by_path: dict[str, FileResult] = {}
     states: dict[str, str] = {}
     tasks: list[dict[str, Any]] = []
@@ -504,6 +517,7 @@ def review_pack(
                 _tick("extract", sf.path_in_pack)
         tasks.append({"task": _label(group), "state": state.name, "files": [sf.path_in_pack for sf in group],
                       "read": sorted(read)})
+    remove_stale_scratch(scratch)
     results: list[FileResult] = []
     for sf in files:
         if sf.path_in_pack in decided:  # refused at discovery, or a byte-for-byte copy of another file

@@ -21,6 +21,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     env.pop("PREFECT_API_URL", None)
+    (tmp_path / "system-tmp").mkdir(exist_ok=True)
+    env["TMPDIR"] = str(tmp_path / "system-tmp")  # what a run writes to the system temp folder lands here
     return env
 
 
@@ -56,6 +58,7 @@ def _check_complete(out: Path, pack: Path) -> None:
     assert (out / "report.html").read_text().rstrip().endswith("</html>")
     leftovers = [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == [], f"half-written files left behind: {leftovers}"
+    assert not (out / ".work").exists(), "the file workers' hand-over files are cleared"
 
 
 @pytest.mark.slow
@@ -74,6 +77,8 @@ def test_review_killed_and_restarted_completes(tmp_path, kill_point):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     _check_complete(out, pack)
+    # the killed run's workers handed results over inside the output folder, not the system temp folder
+    assert list((tmp_path / "system-tmp").glob("wellled-ingest-*")) == []
 
 
 @pytest.mark.slow

@@ -223,3 +223,24 @@ def test_largest_file_is_read_first_and_results_keep_pack_order(tmp_path: Path):
     assert order == ["b-board-papers.pdf", "c-middle.csv", "a-short.txt"]
     assert [r.source.path_in_pack for r in result.results] == ["a-short.txt", "b-board-papers.pdf", "c-middle.csv"]
     assert result.count("ingested") == 3
+
+
+def test_workers_hand_over_inside_the_output_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Nothing is written to the system temp folder, and a killed run's hand-over files are cleared."""
+    import tempfile
+
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    _pdf(pack / "minutes.pdf", ["TB 25/090 The Board noted the guardian's report."])
+    (pack / "log.csv").write_text("Action,Owner\nReview FTSU policy,DoW\n")
+    out = tmp_path / "out"
+    stale = out / ".work" / "wellled-ingest-left-by-a-killed-run.pkl"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"")
+    result = ingest_pack(pack, out, workers=2)
+    assert result.count("ingested") == 2
+    assert list(system_tmp.iterdir()) == []
+    assert not (out / ".work").exists()

@@ -51,7 +51,12 @@ def _wait_healthy(url: str, timeout: float) -> bool:
 def start_local_server(home: Path) -> tuple[subprocess.Popen, str]:
     """Start `prefect server start` (SQLite, loopback) and return (process, API URL)."""
     port = _free_port()
+    from flows import settings
+
     env = dict(os.environ)
+    for key in settings.EPHEMERAL_DEFAULTS:  # a served deployment's server records task runs (unless the user said no)
+        if key in settings.APPLIED:
+            env.pop(key, None)
     env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_UI_ENABLED": "false", "PREFECT_API_URL": ""})
     home.mkdir(parents=True, exist_ok=True)

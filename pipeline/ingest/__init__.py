@@ -32,6 +32,7 @@ from pipeline.ingest.base import (
 )
 from pipeline.ingest.detect import detect_format
 from pipeline.ingest.pack import (
+    SCRATCH_DIR,
     ProgressCallback,
     check_pack,
     discover_pack,
@@ -39,13 +40,15 @@ from pipeline.ingest.pack import (
     mark_duplicate_passages,
     write_outputs,
 )
-from pipeline.ingest.runner import process_file, run_file
+from pipeline.ingest.runner import SCRATCH_PATTERN, process_file, remove_stale_scratch, run_file
 from pipeline.limits import Limits
 
 __all__ = [
     "BACKENDS",
     "EXTENSION_FORMATS",
     "MANIFEST_FIELDS",
+    "SCRATCH_DIR",
+    "SCRATCH_PATTERN",
     "Backend",
     "Extraction",
     "FileResult",
@@ -58,6 +61,7 @@ __all__ = [
     "discover_pack",
     "get_backend",
     "ingest_pack",
+    "remove_stale_scratch",
     "load_document",
     "mark_duplicate_passages",
     "process_file",

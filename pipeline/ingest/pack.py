@@ -32,17 +32,23 @@ from pipeline.errors import DocumentLoadError
 from pipeline.ingest.archive import ZipBudget, is_system_file, unpack_zip
 from pipeline.ingest.base import MANIFEST_FIELDS, FileResult, PackResult, SourceFile, file_sha256
 from pipeline.ingest.detect import is_zip_archive
-from pipeline.ingest.runner import process_file
+from pipeline.ingest.runner import process_file, remove_stale_scratch
 from pipeline.limits import Limits
 from pipeline.uploads import MARKERS
 
-__all__ = ["check_pack", "discover_pack", "ingest_pack", "write_outputs", "mark_duplicate_passages", "ProgressCallback"]
+__all__ = [
+    "check_pack", "discover_pack", "ingest_pack", "write_outputs", "mark_duplicate_passages", "ProgressCallback",
+    "SCRATCH_DIR",
+]
 
 log = logging.getLogger(__name__)
 
 #: Files the watch flow's uploaders drop in a pack folder to say it is complete
 #: (:data:`pipeline.uploads.MARKERS`): skipped, not read as documents.
 _UPLOAD_MARKERS = frozenset(m.lower() for m in MARKERS)
+
+#: Folder inside the output folder where file workers hand their results over.
+SCRATCH_DIR = ".work"
 
 #: Called after each input is done: (result, inputs done, inputs in all).
 ProgressCallback = Callable[[FileResult, int, int], None]
@@ -318,8 +324,10 @@ def ingest_pack(
     # Largest first: a big PDF started last would leave one worker reading it
     # alone while the other sits idle. Results keep pack order.
     todo.sort(key=lambda i: -(files[i].size or 0))
+    scratch = out_dir / SCRATCH_DIR  # the workers' hand-over files stay inside the output folder
+    remove_stale_scratch(scratch)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
-        futures = {pool.submit(process_file, files[i], limits): i for i in todo}
+        futures = {pool.submit(process_file, files[i], limits, scratch): i for i in todo}
         for fut in as_completed(futures):
             i = futures[fut]
             try:
@@ -331,6 +339,7 @@ def ingest_pack(
             done += 1
             if progress:
                 progress(res, done, total)
+    remove_stale_scratch(scratch)
     final = mark_duplicate_passages([r for r in results if r is not None])
     pack_result = PackResult(final, out_dir, time.perf_counter() - start)
     write_outputs(final, out_dir)

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.document import SourceFormat
@@ -33,7 +33,7 @@ from pipeline.ingest.base import EXTENSION_FORMATS, FileResult, SourceFile, get_
 from pipeline.ingest.detect import detect_format, name_mismatch_warning
 from pipeline.limits import Limits
 
-__all__ = ["process_file", "run_file", "peak_rss_mb"]
+__all__ = ["process_file", "run_file", "peak_rss_mb", "remove_stale_scratch", "SCRATCH_PATTERN"]
 
 log = logging.getLogger(__name__)
 
@@ -259,14 +259,58 @@ _SIGNAL_REASONS = {
 }
 
 
-def process_file(sf: SourceFile, limits: Limits | None = None) -> FileResult:
+#: Name pattern of the worker's hand-over files (see :func:`process_file`).
+SCRATCH_PATTERN = "wellled-ingest-*.pkl"
+
+
+def _scratch_file(scratch_dir: Path | None) -> str:
+    """A new empty hand-over file: in ``scratch_dir`` when given and usable, else the system's temp folder."""
+    if scratch_dir is not None:
+        try:
+            Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+            fd, path = tempfile.mkstemp(prefix="wellled-ingest-", suffix=".pkl", dir=scratch_dir)
+            os.close(fd)
+            return path
+        except OSError as exc:  # e.g. a Dask worker on another machine without the run folder
+            log.debug("scratch folder %s not usable (%s); using the system temp folder", scratch_dir, exc)
+    fd, path = tempfile.mkstemp(prefix="wellled-ingest-", suffix=".pkl")
+    os.close(fd)
+    return path
+
+
+def remove_stale_scratch(scratch_dir: Path) -> int:
+    """Delete hand-over files a killed run left in ``scratch_dir`` (and the folder when empty); return how many."""
+    folder = Path(scratch_dir)
+    n = 0
+    if folder.is_dir():
+        for p in folder.glob(SCRATCH_PATTERN):
+            try:
+                p.unlink()
+                n += 1
+            except OSError:
+                pass
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (someone else's file) or in use
+            pass
+    return n
+
+
+def process_file(sf: SourceFile, limits: Limits | None = None, scratch_dir: Path | None = None) -> FileResult:
     """Read one file in a separate, bounded worker process.
+
+    The worker hands its result over in a pickle file it writes, named
+    ``wellled-ingest-*.pkl``, deleted as soon as it is read. Give
+    ``scratch_dir`` (a folder inside the run's output folder) so that even a
+    run killed before the clean-up leaves nothing outside its output folder.
 
     Args:
         sf: The file (from :func:`pipeline.ingest.discover_pack`). A file whose
             status discovery already set is returned as is, without a worker.
         limits: Bounds; ``per_file_seconds`` and ``per_file_memory_mb`` apply
             to the worker.
+        scratch_dir: Folder for the hand-over file (created when missing).
+            Default: the system's temp folder.
 
     Returns:
         A :class:`FileResult`; "failed" with a plain reason for bad input,
@@ -282,8 +326,7 @@ def process_file(sf: SourceFile, limits: Limits | None = None) -> FileResult:
     start = time.perf_counter()
     ctx = _context()
     recv, send = ctx.Pipe(duplex=False)
-    fd, out_path = tempfile.mkstemp(prefix="wellled-ingest-", suffix=".pkl")
-    os.close(fd)
+    out_path = _scratch_file(scratch_dir)
     proc = ctx.Process(target=_worker, args=(send, sf, limits, out_path), daemon=True, name=f"ingest:{sf.path_in_pack[-40:]}")
     try:
         proc.start()
