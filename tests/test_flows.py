@@ -312,3 +312,25 @@ def test_review_on_a_dask_cluster_matches_the_default_runner(harness, small_mode
         "Board minutes 2025-09.txt": "Cached", "Corporate risk register.csv": "Cached",
         "Green Plan report.docx": "Cached"}
     assert [t["read"] for t in second["extract_tasks"] if t["state"] != "Cached"] == [["Broken paper.pdf"]]
+
+
+def _settings_in_fresh_process(env_extra: dict[str, str]) -> dict[str, str]:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(env_extra)
+    code = ("import json, os; from flows import settings; "
+            "print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('PREFECT_')}))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).resolve().parent.parent))
+    return json.loads(out.stdout)
+
+
+def test_task_run_recording_is_off_only_on_the_temporary_server():
+    key = "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED"
+    assert _settings_in_fresh_process({})[key] == "false"  # ephemeral: one run's throwaway server
+    served = _settings_in_fresh_process({"PREFECT_API_URL": "http://127.0.0.1:4200/api"})
+    assert key not in served  # a real server records by its own settings
+    assert _settings_in_fresh_process({key: "true"})[key] == "true"  # the user's value wins
