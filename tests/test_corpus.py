@@ -36,7 +36,9 @@ def test_split_is_fixed_by_source_and_covers_every_label(corpus):
     train, test = apply_split(corpus, split)
     assert len(train) + len(test) == len(corpus)
     assert not {p.source for p in train} & {p.source for p in test}
-    assert 0.12 <= len(test) / len(corpus) <= 0.3
+    # the split is fixed (figures stay comparable across model versions) and new batches go to train, so the test
+    # share shrinks as the corpus grows: 531 of 4,560 (11.6%) with c1-c11
+    assert 0.10 <= len(test) / len(corpus) <= 0.3
     for fw in ("kloe", "qs"):
         labels = {label for p in corpus for label in getattr(p, fw)}
         for label in labels:
