@@ -62,6 +62,10 @@ def test_review_opens_no_socket_outside_loopback(tmp_path):
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "out" / "report.html").is_file()
+    # the broken file is named once, with its reason, in the summary; Prefect's own copies stay off the terminal
+    assert proc.stderr.count("Broken paper.pdf") == 1, proc.stderr[-3000:]
+    assert "could not read Broken paper.pdf:" in " ".join(proc.stderr.split())
+    assert "prefect.task_runs" not in proc.stderr and "prefect.flow_runs" not in proc.stderr
     # the hook really ran in the child processes: a deliberate outside lookup is recorded
     probe = subprocess.run([sys.executable, "-c", "import socket\ntry:\n socket.getaddrinfo('example.org', 443)\n"
                             "except OSError:\n pass"], env=env, timeout=60)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -12,6 +14,34 @@ from rich.table import Table
 
 console = Console(stderr=True)
 TRUST_TYPES = ("acute", "mental_health", "community", "ambulance")
+
+
+class _ListedInSummary(logging.Filter):
+    """Drop Prefect's console line for each file that could not be read: the summary lists each once.
+
+    The records still reach Prefect's API (a server's UI shows them); only the
+    terminal is spared a second and third copy of the same reason.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "prefect.task_runs" and "could not be read" in record.getMessage():
+            return False
+        if record.name == "prefect.flow_runs" and record.levelno == logging.WARNING and " failed: " in record.getMessage():
+            return False
+        return True
+
+
+@contextmanager
+def _quiet_file_failures() -> Iterator[None]:
+    handlers = list(logging.getLogger().handlers)
+    filt = _ListedInSummary()
+    for h in handlers:
+        h.addFilter(filt)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(filt)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +76,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(code=1) from exc
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as progress:
+                      console=console) as progress, _quiet_file_failures():
             start = progress.add_task("starting Prefect (local, no server)", total=None)
             files = progress.add_task("reading files", total=None, visible=False)
 
