@@ -193,6 +193,19 @@ def test_cli_missing_pack(tmp_path: Path):
     assert res.exit_code == 1
 
 
+def test_cli_extract_refuses_an_output_folder_that_is_a_file_or_the_pack(tmp_path: Path):
+    pack = build_pack(tmp_path / "pack")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me\n")
+    res = CliRunner().invoke(_app(), ["extract", str(pack), "--out", str(a_file)])
+    assert res.exit_code == 1 and "is an existing file" in " ".join(res.output.split())
+    assert a_file.read_text() == "keep me\n"
+    before = sorted(p.name for p in pack.iterdir())
+    res = CliRunner().invoke(_app(), ["extract", str(pack), "--out", str(pack)])
+    assert res.exit_code == 1
+    assert sorted(p.name for p in pack.iterdir()) == before  # nothing written into the pack
+
+
 def test_issue_upload_markers_are_skipped(tmp_path: Path):
     pack = tmp_path / "2025-10-upload"
     pack.mkdir()

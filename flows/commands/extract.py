@@ -23,16 +23,22 @@ def extract(
     """Extract every file of PACK into passages with provenance, and write a manifest.
 
     Files that cannot be read are listed in the manifest as failed, with a
-    reason; the command still exits 0. It exits 1 only when PACK does not exist.
+    reason; the command still exits 0. It exits 1 when PACK does not exist or
+    cannot be used (a pipe; ``--out`` is an existing file or the pack itself).
     """
     from pipeline.errors import PipelineError
-    from pipeline.ingest import ingest_pack
+    from pipeline.ingest import check_pack, ingest_pack
     from pipeline.limits import Limits
 
     console = Console(stderr=True)
     if not pack.exists():
         console.print(f"[red]Pack not found:[/red] {pack}")
         raise typer.Exit(code=1)
+    try:  # a pipe as the pack, --out naming a file or the pack itself, non-UTF-8 paths
+        check_pack(pack, out)
+    except PipelineError as exc:
+        console.print(f"[red]Extraction failed:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
     limits = Limits(per_file_seconds=per_file_seconds, per_file_memory_mb=per_file_memory_mb)
     with Progress(
         SpinnerColumn(),
