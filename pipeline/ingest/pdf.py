@@ -84,6 +84,13 @@ _PAGE_NUMBER_RE = re.compile(
     re.I,
 )
 _DIGITS_RE = re.compile(r"\d+")
+#: A short header or footer line that ends with its page number or a protective marking
+#: ("Thornbury Vale NHS Trust    Page 1", "Audit Committee - 17 June 2025    OFFICIAL"): furniture
+#: even on a one-page paper, where no repetition can show it (digits already read as "#").
+_FURNITURE_END_RE = re.compile(
+    r"^(?:[^.!?]{0,100}\s)?(?:page\s*#+(?:\s*(?:of|/)\s*#+)?|official(?:\s*[-:]\s*sensitive)?)$",
+    re.I,
+)
 
 # pdfium page object types
 _OBJ_TEXT, _OBJ_PATH, _OBJ_IMAGE, _OBJ_SHADING, _OBJ_FORM = 1, 2, 3, 4, 5
@@ -439,7 +446,9 @@ class _RunningLines:
     digits ignored, sits in the same band on at least half the pages within
     ``window`` pages either side (at least two). Annual reports change their
     running header section by section; a window follows that. Page-number
-    lines ("Page 3 of 12", "- 3 -", "iv") are always dropped.
+    lines ("Page 3 of 12", "- 3 -", "iv") and short band lines ending in a page
+    number or a protective marking ("Trust name   Page 1", "... OFFICIAL") are
+    always dropped, so a one-page paper loses its header and footer too.
     """
 
     def __init__(self, window: int) -> None:
@@ -467,7 +476,8 @@ class _RunningLines:
         near = [self.keys[p] for p in range(lo, hi + 1) if p in self.keys and self.keys[p]]
         threshold = max(2, math.ceil(len(near) * 0.5))
         for ln, key in cands:
-            if _PAGE_NUMBER_RE.match(key.split(":", 1)[1]) or (
+            text = key.split(":", 1)[1]
+            if _PAGE_NUMBER_RE.match(text) or (len(text.split()) <= 14 and _FURNITURE_END_RE.match(text)) or (
                 len(near) >= 2 and sum(1 for ks in near if key in ks) >= threshold
             ):
                 ln.drop = True
