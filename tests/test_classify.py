@@ -71,7 +71,12 @@ def test_thresholds_and_calibration_are_learned():
     proba = est.predict_proba(X)
     assert proba.shape == (80, 2) and proba.min() >= 0 and proba.max() <= 1
     assert ((est.predict(X) == Y).mean()) > 0.8
-    assert all(0.25 <= t <= 0.8 for t in est.thresholds_)
+    assert all(0.25 * 0.85 <= t <= 0.8 * 0.85 for t in est.thresholds_)
+    plain = ThresholdedOneVsRest(cv=4, threshold_scale=1.0).fit(X, Y)
+    assert all(0.25 <= t <= 0.8 for t in plain.thresholds_)
+    np.testing.assert_allclose(est.thresholds_, plain.thresholds_ * 0.85)  # the same tuning, scaled
+    with pytest.raises(ValueError, match="threshold_scale"):
+        ThresholdedOneVsRest(threshold_scale=0).fit(X, Y)
 
 
 def test_tagging_gives_labels_scores_and_reasons(small_model, library):
