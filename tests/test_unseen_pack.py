@@ -61,3 +61,82 @@ def test_one_page_pdf_drops_header_and_footer(tmp_path: Path) -> None:
     assert not any("Page 1" in t for t in texts), texts
     assert not any("OFFICIAL" in t for t in texts), texts
     assert any(t.startswith("The internal auditors presented") for t in texts)
+
+
+BOARD_MINUTES = [
+    ("Heading1", TRUST),
+    ("Heading2", "Minutes of the Trust Board meeting held in public"),
+    ("BodyText", "Thursday 24 July 2025, 10:00, Board Room, Thornbury Vale House"),
+    ("BodyText", "<b>Present:</b> Chair; Chief Executive; Chief Nurse; Director of Finance."),
+    ("BodyText", "<b>Apologies:</b> Director of Estates and Facilities."),
+    ("Heading2", "TB 25/060 Minutes of the previous meeting and action log"),
+    (
+        "BodyText",
+        "The minutes of the meeting held on 22 May 2025 were approved as an accurate record. The Board "
+        "noted that actions TB 25/031 and TB 25/044 were complete.",
+    ),
+    ("Heading2", "TB 25/068 Date and time of next meeting"),
+    ("BodyText", "The next meeting in public will be held on Thursday 25 September 2025 at 10:00."),
+]
+
+
+def test_minutes_date_is_not_the_previous_meeting(tmp_path: Path) -> None:
+    """Minutes approving "the meeting held on 22 May 2025" are dated by their own meeting (24 July)."""
+    path = _pdf(tmp_path / "trust-board-minutes-public.pdf", BOARD_MINUTES, "Trust Board (Public) - Minutes")
+    doc = load_document(path)
+    assert doc.doc_type == "board_minutes"
+    assert doc.date == "2025-07-24"
+
+
+def test_hyphenated_file_name_gives_the_date(tmp_path: Path) -> None:
+    """ "TB-Public-Minutes-24-July-2025.pdf" names its meeting's date."""
+    undated = BOARD_MINUTES[:2] + BOARD_MINUTES[3:5]  # the date line left out: only the name gives it
+    path = _pdf(tmp_path / "TB-Public-Minutes-24-July-2025.pdf", undated, "Trust Board (Public)")
+    assert load_document(path).date == "2025-07-24"
+
+
+def test_baf_is_not_dated_by_an_action_due_date(tmp_path: Path) -> None:
+    """A BAF's rows carry their own due dates ("Oct 2025"); none of them is the framework's date."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "BAF Q1 2025-26"
+    header = ["Risk ref", "Risk description", "Executive lead", "Current score", "Key controls", "Actions and due date"]
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(header))
+    ws.cell(1, 1, f"{TRUST} - Board Assurance Framework - Quarter 1 2025/26")
+    for i, h in enumerate(header, 1):
+        ws.cell(2, i, h)
+    rows = [
+        ("SR1", "If community nursing caseloads exceed safe levels, patients may come to harm.", "Chief Nurse", 16,
+         "Caseload weighting tool; daily safety huddles.", "Roll out weighting tool to all localities - Oct 2025."),
+        ("SR3", "If we cannot recruit and retain registered nurses, services cannot be staffed safely.", "Director of People", 20,
+         "Workforce plan; international recruitment.", "Retention evaluation - Nov 2025."),
+        ("SR5", "If data in the patient record is recorded late, decisions rest on inaccurate information.", "Chief Digital Information Officer", 12,
+         "Data quality dashboard.", "Approve improvement plan - Sep 2025."),
+    ]
+    for r, row in enumerate(rows, 3):
+        for c, v in enumerate(row, 1):
+            ws.cell(r, c, v)
+    path = tmp_path / "Board-Assurance-Framework-Q1-2025-26.xlsx"
+    wb.save(path)
+    doc = load_document(path)
+    assert doc.doc_type == "risk_register"
+    assert doc.date is None, doc.date
+
+
+def test_strategy_is_not_dated_by_its_targets(tmp_path: Path) -> None:
+    """ "We will reduce vacancies below 7% by March 2027" is a target, not the strategy's date."""
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Our Strategy 2025-2030: Care closer to home", 0)
+    d.add_heading("Our strategic objectives", 1)
+    d.add_paragraph("Great place to work: we will reduce nursing and therapy vacancies to below 7% by March 2027.",
+                    style="List Bullet")
+    d.add_paragraph("Each objective has an executive lead and a lead Board committee.")
+    path = tmp_path / "Our-Strategy-summary.docx"
+    d.save(path)
+    doc = load_document(path)
+    assert doc.doc_type == "strategy"
+    assert doc.date is None, doc.date

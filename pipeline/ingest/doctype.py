@@ -192,6 +192,10 @@ _PERIOD_RE = re.compile(
     r"\s+(?:the\s+)?(?:\w+day\s+)?$",
     re.I,
 )
+#: A date that belongs to another meeting: "the minutes of the meeting held on 22 May 2025 were
+#: approved", "the next meeting will be held on 25 September 2025" (text before, text after).
+_OTHER_MEETING_BEFORE_RE = re.compile(r"\b(?:previous|last|next|following|future)\b[^.;]{0,60}$", re.I)
+_OTHER_MEETING_AFTER_RE = re.compile(r"^[^.;]{0,30}?\b(?:was|were)\s+(?:approved|agreed|accepted|confirmed|signed)\b", re.I)
 #: A financial year: "2024-25", "2024/25", "2024/2025".
 _FY_RE = re.compile(r"(?<!\d)(20\d\d)\s*[-/–]\s*(\d\d|20\d\d)(?!\d)")
 
@@ -206,11 +210,13 @@ def _event_date(blocks: Sequence[Block]) -> str | None:
     body = [b for b in blocks if b.kind not in (BlockKind.HEADING.value, BlockKind.RECORD.value)]
     titles = [b for b in blocks if b.kind == BlockKind.HEADING.value]
     for b in body + titles:
-        for start, _end, iso, prec in _dates_in(b.text[:1500]):
+        for start, end, iso, prec in _dates_in(b.text[:1500]):
             if prec != "day":
                 continue
             before = b.text[max(0, start - 120) : start]
             if _PERIOD_RE.search(before):
+                continue
+            if _OTHER_MEETING_BEFORE_RE.search(before) or _OTHER_MEETING_AFTER_RE.search(b.text[end : end + 80]):
                 continue
             if _EVENT_RE.search(before):
                 return iso
@@ -244,11 +250,21 @@ def detect_date(file_name: str, blocks: Sequence[Block], title: str = "") -> tup
     4. An annual report for a financial year ("Annual Report 2024-25") with no
        better date: the year end, 31 March (2025-03-31), precision "year_end".
     5. The first full date on the first page that does not close a period,
-       else any full date there, else the first month.
+       else any full date there, else the first month that is not a target
+       or deadline ("by March 2027").
+
+    Spreadsheet records are not read for the date (each row's dates are its
+    own), nor are dates of another meeting ("the minutes of the meeting held
+    on 22 May 2025 were approved", "the next meeting will be held on ...").
 
     Month precision gives the first of the month.
     """
     from_name = _find_date(re.sub(r"[_]+", " ", file_name))
+    if not from_name or from_name[1] != "day":
+        # "TB-Minutes-24-July-2025.pdf", "Risk-Register-June-2025.csv"
+        spaced = _find_date(re.sub(r"[-_.]+", " ", file_name))
+        if spaced and (not from_name or spaced[1] == "day"):
+            from_name = spaced
     if from_name and from_name[1] == "day":
         return from_name[0], "day"
     first_page = blocks[0].page if blocks else None
@@ -256,8 +272,13 @@ def detect_date(file_name: str, blocks: Sequence[Block], title: str = "") -> tup
     event = _event_date(head_blocks)
     if event:
         return event, "day"
-    head = " \n".join(b.text for b in head_blocks)[:3000]
+    # A spreadsheet record's dates are its risk's own (opened, due, reviewed), never the paper's.
+    head = " \n".join(b.text for b in head_blocks if b.kind != BlockKind.RECORD.value)[:3000]
     from_text = _find_date(head)
+    if from_text and from_text[1] == "month":
+        # "eliminate ... by March 2027", "due Oct 2025": a target, not the paper's month.
+        months = [d for d in _dates_in(head) if not _PERIOD_RE.search(head[max(0, d[0] - 40) : d[0]])]
+        from_text = (months[0][2], months[0][3], months[0][0]) if months else None
     if from_name:
         if from_text and from_text[1] == "day" and from_text[0][:7] == from_name[0][:7]:
             return from_text[0], "day"
