@@ -18,6 +18,7 @@ service level risk registers").
 from __future__ import annotations
 
 import logging
+import re
 import statistics
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -427,11 +428,34 @@ def _document_evidence(documents: Sequence[Any], library: Library) -> dict[str, 
     return found
 
 
+_REQUEST_VERB_RE = re.compile(r"^(?:review|see|check)\s+(?=\w)", re.I)
+_REQUEST_QUESTION_RE = re.compile(r"^(?P<item>[^–?]+?)\s+[–-]\s+(?P<question>[^?]+\?)$")
+
+
 def _request_wording(text: str) -> str:
-    t = text.strip().rstrip(".")
-    if t and t[0].isupper() and not t[:4].isupper():
+    """A key-evidence item as a request to the trust.
+
+    The framework words items as notes to inspectors ("Review balance score
+    cards", "Staff surveys – what do they say about the leadership?"): the
+    inspector's verb is dropped, a question becomes a bracketed note, and a
+    name in capitals ("Duty of Candour policy", "Quality Strategy") keeps its
+    case; only a plain first word is lower-cased.
+    """
+    t = " ".join(text.split()).rstrip(".:")
+    t = _REQUEST_VERB_RE.sub("", t)
+    if t.startswith("(") and t.endswith(")"):
+        t = t[1:-1]
+    m = _REQUEST_QUESTION_RE.match(t)
+    if m:
+        t = f"{m.group('item')} ({m.group('question')})"
+    words = t.split()
+    first = words[0] if words else ""
+    proper = any(w[:1].isupper() for w in words[1:4] if w.lower() not in {"and", "or", "of"})
+    if first[:1].isupper() and not first[:2].isupper() and not proper:
         t = t[0].lower() + t[1:]
-    return f"Please provide {t}, or tell us where it is in the pack."
+    if re.match(r"(?:number|progress|learning) (?:of|made|with|from)\b", t, re.I):
+        t = "the " + t[0].lower() + t[1:]
+    return f"Please provide {t}, or tell us where to find it in the pack."
 
 
 # ------------------------------------------------------------------ main

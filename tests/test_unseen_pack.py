@@ -6,6 +6,7 @@ behaviour an inspector needs.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from reportlab.lib.pagesizes import A4
@@ -140,3 +141,40 @@ def test_strategy_is_not_dated_by_its_targets(tmp_path: Path) -> None:
     doc = load_document(path)
     assert doc.doc_type == "strategy"
     assert doc.date is None, doc.date
+
+
+def test_request_list_reads_as_requests_to_the_trust() -> None:
+    """Requests built from the real 2018 framework items read as plain requests.
+
+    The unseen pack's request list said "Please provide review balance score
+    cards", "Please provide staff surveys – what do they say about the
+    leadership?, or ..." and "Please provide duty of Candour policy".
+    """
+    import yaml
+
+    from pipeline.coverage import _request_wording
+
+    items: dict[str, str] = {}
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if "id" in node and "text" in node and re.match(r"^W\d\.[a-z]", str(node["id"])):  # key evidence, not prompts
+                items[node["id"]] = node["text"]
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(yaml.safe_load((Path(__file__).parents[1] / "framework" / "kloe.yaml").read_text(encoding="utf-8")))
+    requests = {i: _request_wording(t) for i, t in items.items()}
+    assert requests["W5.balanced-scorecards"].startswith("Please provide balance score cards,")
+    assert requests["W1.leadership-development-programmes"].startswith("Please provide leadership development")
+    assert requests["W1.staff-survey-leadership"].startswith(
+        "Please provide staff surveys (what do they say about the leadership?), or"
+    )
+    assert requests["W3.duty-of-candour-policy"].startswith("Please provide Duty of Candour policy,")
+    assert requests["W3.appraisal-rates"].startswith("Please provide staff appraisal rates,")
+    for request in requests.values():
+        assert "Please provide review " not in request
+        assert "?," not in request and ":," not in request
