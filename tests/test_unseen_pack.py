@@ -135,7 +135,8 @@ def test_strategy_is_not_dated_by_its_targets(tmp_path: Path) -> None:
     d.add_heading("Our strategic objectives", 1)
     d.add_paragraph("Great place to work: we will reduce nursing and therapy vacancies to below 7% by March 2027.",
                     style="List Bullet")
-    d.add_paragraph("Each objective has an executive lead and a lead Board committee.")
+    d.add_paragraph("Each objective has an executive lead and a lead Board committee. Progress is reported to the "
+                    "Board every six months, with the first report due in October 2025.")
     path = tmp_path / "Our-Strategy-summary.docx"
     d.save(path)
     doc = load_document(path)

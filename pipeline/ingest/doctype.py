@@ -188,7 +188,7 @@ _EVENT_RE = re.compile(
 )
 #: Words just before a date that make it the end (or start) of a period or a deadline, not the paper's date.
 _PERIOD_RE = re.compile(
-    r"(?:\bto|\bended|\bending|\bas at|\bposition at|\buntil|\bup to|\bfrom|\bbetween|\bby|\bbefore|\bdue|\bon or before)"
+    r"(?:\bto|\bended|\bending|\bas at|\bposition at|\buntil|\bup to|\bfrom|\bbetween|\bby|\bbefore|\bdue(?:\s+(?:in|on|by))?|\bby\s+the\s+end\s+of|\bno later than|\bon or before)"
     r"\s+(?:the\s+)?(?:\w+day\s+)?$",
     re.I,
 )
