@@ -432,6 +432,26 @@ _REQUEST_VERB_RE = re.compile(r"^(?:review|see|check)\s+(?=\w)", re.I)
 _REQUEST_QUESTION_RE = re.compile(r"^(?P<item>[^–?]+?)\s+[–-]\s+(?P<question>[^?]+\?)$")
 
 
+def _applies(scopes: Iterable[str], trust_type: str | None) -> bool:
+    """Whether an item scoped to ``scopes`` ("cancer", "acute", ...) applies to ``trust_type``.
+
+    No trust type, or no scope, means it applies; a scope not in
+    :data:`SCOPE_TRUST_TYPES` ("combined") applies to every trust type.
+    """
+    scopes = [str(s).strip() for s in scopes if str(s).strip()]
+    if not trust_type or not scopes:
+        return True
+    return any(trust_type in SCOPE_TRUST_TYPES.get(s, {trust_type}) for s in scopes)
+
+
+def _prompt_scope(library: Any, prompt_id: str) -> tuple[str, ...]:
+    """The scope of a framework prompt (empty when it has none or is not a framework prompt)."""
+    try:
+        return tuple(getattr(library.prompt(prompt_id), "scope", ()) or ())
+    except FrameworkError:
+        return ()
+
+
 def _request_wording(text: str) -> str:
     """A key-evidence item as a request to the trust.
 
@@ -477,7 +497,9 @@ def compute_coverage(
         library: framework library (default: the repo's).
         rules: status rules (default: ``framework/coverage-rules.yaml``).
         trust_type: acute, mental_health, community or ambulance; key-evidence
-            items scoped to another trust type are left out of the request list.
+            items, guidance questions and prompts scoped to another trust type
+            (cancer, acute only, mental health only) are left out of the request
+            list and the lines of enquiry.
     """
     library = library or load_library()
     rules = rules or load_rules(library=library)
@@ -609,8 +631,7 @@ def compute_coverage(
             x.found for x in ev_rows if x.id == r.parent
         ):
             continue
-        scopes = [s.strip() for s in r.scope.split(",") if s.strip()]
-        if trust_type and scopes and not any(trust_type in SCOPE_TRUST_TYPES.get(s, {trust_type}) for s in scopes):
+        if not _applies(r.scope.split(","), trust_type):
             continue
         requests.append(
             {"framework": r.framework, "area": r.area, "id": r.id, "item": r.text,
@@ -623,10 +644,14 @@ def compute_coverage(
             continue
         area = library.area(row.id)
         for g in getattr(area, "guidance", []) or []:
+            if not _applies(getattr(g, "scope", ()) or (), trust_type):
+                continue  # a cancer, acute-only or mental-health-only question for another trust type
             enquiries.append({"framework": row.framework, "area": row.id, "status": row.status,
                               "kind": "question", "id": g.id, "text": g.text})
         for p in prompt_rows:
             if p.area == row.id and p.status in ("absent", "thin") and row.framework == "kloe":
+                if not _applies(_prompt_scope(library, p.id), trust_type):
+                    continue
                 enquiries.append({"framework": row.framework, "area": row.id, "status": row.status,
                                   "kind": "prompt", "id": p.id, "text": p.text})
         for r in ev_rows:

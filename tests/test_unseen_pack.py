@@ -179,3 +179,41 @@ def test_request_list_reads_as_requests_to_the_trust() -> None:
     for request in requests.values():
         assert "Please provide review " not in request
         assert "?," not in request and ":," not in request
+
+
+def test_lines_of_enquiry_leave_out_questions_for_other_trust_types(tmp_path: Path) -> None:
+    """A community trust's enquiries hold no cancer-service or acute-only guidance questions.
+
+    The unseen community pack's W1 enquiries asked about "leadership
+    arrangements ... to support improvement of cancer services"; scoped key
+    evidence was filtered by trust type but scoped guidance questions were not.
+    """
+    import docx
+
+    from pipeline.coverage import compute_coverage
+    from pipeline.framework import load_library
+    from pipeline.split import split_passages
+
+    d = docx.Document()
+    d.add_heading("Green Plan Summary 2025-2028", 0)
+    d.add_paragraph("We replaced 46 of our 120 pool cars with electric vehicles and installed 28 charging points.")
+    path = tmp_path / "Green-Plan-Summary.docx"
+    d.save(path)
+    doc = load_document(path)
+    passages = split_passages(doc)
+    library = load_library()
+    scoped = {
+        g.id: set(g.scope)
+        for fw in library.frameworks
+        for g in library.guidance(fw)
+        if set(g.scope) & {"cancer", "acute", "mental_health"}
+    }
+    assert scoped, "the 2018 framework scopes some guidance questions"
+
+    def asked(trust_type: str) -> set[str]:
+        cov = compute_coverage([doc], passages, [], library=library, trust_type=trust_type)
+        return {e["id"] for e in cov.enquiries}
+
+    community, acute = asked("community"), asked("acute")
+    assert not set(scoped) & community, sorted(set(scoped) & community)
+    assert {g for g, s in scoped.items() if s & {"cancer", "acute"}} <= acute
