@@ -31,10 +31,7 @@ def extract(
     from pipeline.limits import Limits
 
     console = Console(stderr=True)
-    if not pack.exists():
-        console.print(f"[red]Pack not found:[/red] {pack}")
-        raise typer.Exit(code=1)
-    try:  # a pipe as the pack, --out naming a file or the pack itself, non-UTF-8 paths
+    try:  # no such pack, a pipe, --out naming a file or the pack itself, non-UTF-8 paths
         check_pack(pack, out)
     except PipelineError as exc:
         console.print(f"[red]Extraction failed:[/red] {exc}")

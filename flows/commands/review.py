@@ -59,9 +59,6 @@ def register(app: typer.Typer) -> None:
                                                  "birth, emails, phones, postcodes) for an authorised user.")] = False,
     ) -> None:
         """Review a pack: coverage tables, request list, lines of enquiry and report.html."""
-        if not pack.exists():
-            console.print(f"[bold red]error:[/] {pack}: no such file or folder")
-            raise typer.Exit(code=1)
         if trust_type and trust_type not in TRUST_TYPES:
             console.print(f"[bold red]error:[/] --trust-type must be one of {', '.join(TRUST_TYPES)}, got {trust_type!r}")
             raise typer.Exit(code=1)
@@ -69,7 +66,7 @@ def register(app: typer.Typer) -> None:
         from pipeline.errors import PipelineError
         from pipeline.ingest import check_pack
 
-        try:  # before Prefect starts: a pipe as the pack, --out naming a file or the pack itself, non-UTF-8 paths
+        try:  # before Prefect starts: no such pack, a pipe, --out naming a file or the pack itself, non-UTF-8 paths
             check_pack(pack, out)
         except PipelineError as exc:
             console.print(f"[bold red]error:[/] {exc}")
