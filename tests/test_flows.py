@@ -334,3 +334,16 @@ def test_task_run_recording_is_off_only_on_the_temporary_server():
     served = _settings_in_fresh_process({"PREFECT_API_URL": "http://127.0.0.1:4200/api"})
     assert key not in served  # a real server records by its own settings
     assert _settings_in_fresh_process({key: "true"})[key] == "true"  # the user's value wins
+
+
+def test_the_served_local_server_records_task_runs(tmp_path, monkeypatch):
+    from flows import settings
+    from flows.commands.watch import server_env
+
+    key = "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED"
+    monkeypatch.setitem(settings.APPLIED, key, "false")  # as apply() leaves it when no server is configured
+    monkeypatch.setenv(key, "false")
+    env = server_env(tmp_path / "home")
+    assert key not in env and env["PREFECT_HOME"] == str(tmp_path / "home")
+    monkeypatch.delitem(settings.APPLIED, key)  # the user's own value is kept
+    assert server_env(tmp_path / "home")[key] == "false"

@@ -239,12 +239,18 @@ def test_largest_file_is_read_first_and_results_keep_pack_order(tmp_path: Path):
 
 
 def test_workers_hand_over_inside_the_output_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Nothing is written to the system temp folder, and a killed run's hand-over files are cleared."""
+    """Every hand-over file is made in <out>/.work, and a killed run's leftovers there are cleared."""
     import tempfile
 
-    system_tmp = tmp_path / "system-tmp"
-    system_tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    real_mkstemp = tempfile.mkstemp
+    made: list[Path] = []
+
+    def recording_mkstemp(*args, **kwargs):  # the real mkstemp; only where it wrote is recorded
+        fd, path = real_mkstemp(*args, **kwargs)
+        made.append(Path(path))
+        return fd, path
+
+    monkeypatch.setattr(tempfile, "mkstemp", recording_mkstemp)
     pack = tmp_path / "pack"
     pack.mkdir()
     _pdf(pack / "minutes.pdf", ["TB 25/090 The Board noted the guardian's report."])
@@ -255,5 +261,7 @@ def test_workers_hand_over_inside_the_output_folder(tmp_path: Path, monkeypatch:
     stale.write_bytes(b"")
     result = ingest_pack(pack, out, workers=2)
     assert result.count("ingested") == 2
-    assert list(system_tmp.iterdir()) == []
-    assert not (out / ".work").exists()
+    handovers = [p for p in made if p.name.startswith("wellled-ingest-")]
+    assert len(handovers) == 2, made  # one per file read
+    assert {p.parent for p in handovers} == {out / ".work"}
+    assert not (out / ".work").exists()  # cleared: this run's files and the killed run's

@@ -48,17 +48,28 @@ def _wait_healthy(url: str, timeout: float) -> bool:
     return False
 
 
-def start_local_server(home: Path) -> tuple[subprocess.Popen, str]:
-    """Start `prefect server start` (SQLite, loopback) and return (process, API URL)."""
-    port = _free_port()
+def server_env(home: Path) -> dict[str, str]:
+    """The environment of the local server ``--every`` starts: this one's, with its own home.
+
+    The defaults :mod:`flows.settings` set for a run's temporary server (no
+    task-run recording) are taken out: a served deployment's server records
+    task runs, unless the user set otherwise.
+    """
     from flows import settings
 
     env = dict(os.environ)
-    for key in settings.EPHEMERAL_DEFAULTS:  # a served deployment's server records task runs (unless the user said no)
+    for key in settings.EPHEMERAL_DEFAULTS:
         if key in settings.APPLIED:
             env.pop(key, None)
     env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_UI_ENABLED": "false", "PREFECT_API_URL": ""})
+    return env
+
+
+def start_local_server(home: Path) -> tuple[subprocess.Popen, str]:
+    """Start `prefect server start` (SQLite, loopback) and return (process, API URL)."""
+    port = _free_port()
+    env = server_env(home)
     home.mkdir(parents=True, exist_ok=True)
     log = open(home / "server.log", "ab")
     proc = subprocess.Popen(
