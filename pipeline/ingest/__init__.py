@@ -40,7 +40,7 @@ from pipeline.ingest.pack import (
     mark_duplicate_passages,
     write_outputs,
 )
-from pipeline.ingest.runner import SCRATCH_PATTERN, process_file, remove_stale_scratch, run_file
+from pipeline.ingest.runner import process_file, remove_stale_scratch, run_file
 from pipeline.limits import Limits
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "EXTENSION_FORMATS",
     "MANIFEST_FIELDS",
     "SCRATCH_DIR",
-    "SCRATCH_PATTERN",
     "Backend",
     "Extraction",
     "FileResult",

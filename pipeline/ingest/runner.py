@@ -33,7 +33,7 @@ from pipeline.ingest.base import EXTENSION_FORMATS, FileResult, SourceFile, get_
 from pipeline.ingest.detect import detect_format, name_mismatch_warning
 from pipeline.limits import Limits
 
-__all__ = ["process_file", "run_file", "peak_rss_mb", "remove_stale_scratch", "SCRATCH_PATTERN"]
+__all__ = ["process_file", "run_file", "peak_rss_mb", "remove_stale_scratch"]
 
 log = logging.getLogger(__name__)
 
