@@ -309,51 +309,6 @@ def child_lib(pack: str, out: str, result_path: str, later: bool = True) -> None
     }))
 
 
-def child_lib_sorted(pack: str, out: str, result_path: str) -> None:
-    """Library calls only, heaviest file first: the flow's order without Prefect.
-
-    ``ingest_pack`` reads files in pack order; the flow starts its heaviest
-    task first, which can end a run sooner on its own. This run reads the
-    same files with the same two workers (``process_file`` in two threads,
-    as ``ingest_pack`` does) in size order, so the flow can also be compared
-    with the library on equal order. Then ``finish_results`` + ``write_outputs``.
-    """
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
-    sys.path.insert(0, str(REPO))
-    from pipeline.ingest import discover_pack, process_file, write_outputs
-    from pipeline.limits import Limits
-    from pipeline.review import finish_results, plan_sources
-
-    T0 = _t0()
-    t_imported = time.time()
-    cpu_imported = tree_cpu()
-    t = time.perf_counter()
-    files = discover_pack(Path(pack), Path(out) / "staging", Limits())
-    discover_s = time.perf_counter() - t
-    todo, decided = plan_sources(files)
-    todo.sort(key=lambda sf: (-(sf.size or 0), sf.path_in_pack))
-    ticks: list[dict[str, Any]] = []
-    marks: dict[str, tuple[float, float]] = {"start": (time.time(), tree_cpu())}
-    by_path = dict(decided)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {pool.submit(process_file, sf, Limits()): sf for sf in todo}
-        for fut in as_completed(futures):
-            res = fut.result()
-            by_path[res.source.path_in_pack] = res
-            ticks.append({"t": time.time(), "cpu": tree_cpu(), "path": res.source.path_in_pack, "status": res.status,
-                          "seconds": res.seconds, "worker_cpu": res.cpu_seconds, "pages": res.pages})
-    results = finish_results([by_path[sf.path_in_pack] for sf in files], redact=True)
-    write_outputs(results, Path(out))
-    marks["finish_write"] = (time.time(), tree_cpu())
-    Path(result_path).write_text(json.dumps({
-        "T0": T0, "imported": t_imported, "cpu_imported": cpu_imported, "discover_s": discover_s,
-        "discover_before_start": True, "marks": marks, "ticks": ticks, "passages": 0,
-        "files": len(files), "ingested": sum(1 for r in results if r.status == "ingested"),
-        "pickle_bytes_total": 0, "pickle_bytes_max": None, "unreaped_cpu": tree_cpu_detail()["workers"],
-    }))
-
-
 def child_suspects(results_pickle: str, result_path: str) -> None:
     """Prefect's per-document costs on the real FileResults, each on its own, outside the engine.
 
@@ -1013,17 +968,9 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
             L.append(f"| {pk['label']} | no Prefect (library calls) | {len(lib)} | {_med([r['load_1min'] for r in lib])} | "
                      f"{_med([r['wall_s'] for r in full]):.2f} / {_med([r['cpu_s'] for r in full]):.2f} | "
                      + " | ".join(cells) + " | |")
-        libs = pk.get("lib_sorted") or []
-        if libs:
-            k = "per-document (extract + split)"
-            L.append(f"| {pk['label']} | no Prefect, heaviest file first | {len(libs)} | "
-                     f"{_med([r['load_1min'] for r in libs])} | | | | {_med([r['phases'][k][0] for r in libs]):.2f} / "
-                     f"{_med([r['phases'][k][1] for r in libs]):.2f} | | | | | |")
     L += ["", "*No Prefect* runs `ingest_pack(workers=2)` then `finish_results` + `write_outputs`, `classify_run`, "
-          "`write_review_outputs` in one process; its *start-up* is imports only. `ingest_pack` reads files in "
-          "pack order, while the flow starts its heaviest task first; *no Prefect, heaviest file first* reads the "
-          "same files with `process_file` in two threads (as `ingest_pack` does) largest first, to compare the "
-          "flow with the library on equal order (per-document window only).", ""]
+          "`write_review_outputs` in one process; its *start-up* is imports only. Both read the largest files "
+          "first (`ingest_pack` one file at a time per worker, the flow its heaviest task first).", ""]
     warm_runs = [(pk, kind, i, r) for pk in res["packs"] for kind in pk["flow"] if kind.startswith("warm")
                  for i, r in enumerate(pk["flow"][kind])]
     for pk, kind, i, r in warm_runs:
@@ -1040,17 +987,14 @@ def _pack_md(res: dict[str, Any], L: list[str]) -> None:
           "(flow - library) / library. Targets (issue 7): overhead under 10%; a warm re-run of an unchanged pack "
           "under a quarter of the cold run's per-document time.", "",
           "| Pack | Docs | Library s/doc (wall / CPU) | Flow COLD s/doc (wall / CPU) | Overhead wall | Overhead CPU | "
-          "Target <10% | Library, heaviest first s/doc (wall / CPU) | Overhead vs heaviest first wall / CPU | "
           "Target <10% | Flow WARM s/doc (wall / CPU) | WARM / COLD wall | Target <25% |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "|---|---|---|---|---|---|---|---|---|---|"]
     for pk, v in [(pk, v) for pk in res["packs"] for v in ("", "_unbatched") if pk.get(f"overhead{v}")]:
         o = pk[f"overhead{v}"]
         L.append(f"| {pk['label']}{' (one task per file)' if v else ''} | {o['docs']} ({o['tasks']} tasks) | "
                  f"{o['lib_wall']:.3f} / {o['lib_cpu']:.3f} | "
                  f"{o['cold_wall']:.3f} / {o['cold_cpu']:.3f} | {o['overhead_wall'] * 100:+.0f}% | "
                  f"{o['overhead_cpu'] * 100:+.0f}% | {'met' if o['overhead_wall'] < 0.10 else 'MISSED'} | "
-                 f"{o['libs_wall']:.3f} / {o['libs_cpu']:.3f} | {o['overhead_sorted_wall'] * 100:+.0f}% / "
-                 f"{o['overhead_sorted_cpu'] * 100:+.0f}% | {'met' if o['overhead_sorted_wall'] < 0.10 else 'MISSED'} | "
                  f"{o['warm_wall']:.3f} / {o['warm_cpu']:.3f} | {o['warm_ratio'] * 100:.0f}% | "
                  f"{'met' if o['warm_ratio'] < 0.25 else 'MISSED'} |")
     L.append("")
@@ -1189,16 +1133,8 @@ def bench_pack(label: str, pack: Path, files: int, pages: int, work: Path, env: 
 
     # interleaved and bracketed (library, flow COLD, flow WARM, ..., library), so the machine's load falls on
     # each kind alike; the library's later stages run once (the first run)
-    def lib_sorted_run(i: int) -> None:
-        print(f"  [{label}] library run, heaviest file first {i + 1}", flush=True)
-        d = run_child(["lib-sorted", str(pack), str(work / f"{label}-libsorted-{i}")], env,
-                      work / f"{label}-libsorted-{i}.log")
-        out["lib_sorted"].append(lib_phases(d))
-
-    out["lib_sorted"] = []
     for i in range(repeat):
         lib_run(i)
-        lib_sorted_run(i)
         for v, b in variants:
             run_dir = work / f"{label}-flow{v}-{i}"
             print(f"  [{label}] run {i + 1}/{repeat}: flow COLD{v}", flush=True)
@@ -1232,8 +1168,6 @@ def bench_pack(label: str, pack: Path, files: int, pages: int, work: Path, env: 
             "tasks": cold[0]["tasks"],
             "lib_wall": _med([r["phases"][key][0] for r in lib]) / n,
             "lib_cpu": _med([r["phases"][key][1] for r in lib]) / n,
-            "libs_wall": _med([r["phases"][key][0] for r in out["lib_sorted"]]) / n,
-            "libs_cpu": _med([r["phases"][key][1] for r in out["lib_sorted"]]) / n,
             "cold_wall": _med([r["phases"][key][0] for r in cold]) / n,
             "cold_cpu": _med([r["phases"][key][1] for r in cold]) / n,
             "warm_wall": _med([r["phases"][key][0] for r in warm]) / n,
@@ -1251,8 +1185,6 @@ def bench_pack(label: str, pack: Path, files: int, pages: int, work: Path, env: 
         }
         o["overhead_wall"] = (o["cold_wall"] - o["lib_wall"]) / o["lib_wall"]
         o["overhead_cpu"] = (o["cold_cpu"] - o["lib_cpu"]) / o["lib_cpu"]
-        o["overhead_sorted_wall"] = (o["cold_wall"] - o["libs_wall"]) / o["libs_wall"]
-        o["overhead_sorted_cpu"] = (o["cold_cpu"] - o["libs_cpu"]) / o["libs_cpu"]
         o["warm_ratio"] = o["warm_wall"] / o["cold_wall"]
         o["warm_ratio_cpu"] = o["warm_cpu"] / o["cold_cpu"]
         out[f"overhead{v}"] = o
@@ -1374,8 +1306,6 @@ def _child_main(argv: list[str]) -> int:
         child_flow(rest[0], rest[1], rest[2], prof, batching)
     elif kind == "suspects":
         child_suspects(argv[1], argv[2])
-    elif kind == "lib-sorted":
-        child_lib_sorted(argv[1], argv[2], argv[3])
     elif kind == "lib":
         later = "--no-later" not in argv
         rest = [a for a in argv[1:] if a != "--no-later"]

@@ -155,14 +155,14 @@ class RawPickleSerializer(Serializer):
 class Batching:
     """How files are grouped into extract tasks.
 
-    Each task run has a fixed cost: the run created, its states recorded by
-    Prefect's API server, its result written: roughly 60-70 ms of CPU per
-    task here (this process and the server together), against 75-150 ms to
-    read a small file, and on two cores that CPU is taken from the file
-    workers. So small files share a task; large files keep a task each. In
-    ``benchmarks/bench_flows.py`` on the 1,000-page pack, these defaults
-    (8 tasks) took about 10% more CPU than the library alone over the
-    per-document window, 256 KB / 512 KB batches (14 tasks) about 14%.
+    Each task run has a fixed cost: the run created, its states sent to
+    Prefect's API server, its result written: about 25 ms of CPU per task
+    here, against 50-150 ms to read a small file, and on two cores that CPU
+    is taken from the file workers. So small files share a task; large
+    files keep a task each. In ``benchmarks/bench_flows.py`` (session 3) the
+    sample pack's 11 files took 12% more CPU than the library in these 4
+    tasks and 16% in 11 tasks of one file; on the 1,000-page pack these
+    defaults (8 tasks) took 5% more.
 
     Attributes:
         small_file_bytes: Files up to this size are batched. Default 512 KB
